@@ -1,0 +1,119 @@
+"""``analyze(model_or_name, input_shape, mode)``: the one entry point every view and the CLI use.
+
+Zoo and torchvision models are built on the meta device (no weights, no memory) and traced
+once per mode; changing the input shape only re-runs the shape propagation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import re
+from collections.abc import Iterator, Sequence
+
+import torch
+from torch import fx, nn
+
+from explorer.core.errors import ExplorerError
+from explorer.core.graph import build_graph, trace
+from explorer.core.layers import Shape
+from explorer.core.stats import ModelSummary, layer_stats
+from explorer.core.zoo.registry import USER_FAMILY, ModelSpec, get_spec
+
+MODES = ("eval", "train")
+_SHAPE_SEPARATORS = re.compile(r"\s*[x×,*]\s*|\s+")
+
+
+def parse_input_shape(text: str | Sequence[int], *, channels: int | None = None) -> Shape:
+    """``"3x224x224"`` → ``(3, 224, 224)``; a single size ``"224"`` keeps ``channels`` and is square."""
+    if not isinstance(text, str):
+        values = tuple(int(v) for v in text)
+    else:
+        parts = _SHAPE_SEPARATORS.split(text.strip().lower())
+        if not all(p.isdigit() for p in parts):
+            raise ExplorerError(
+                f"Malformed input shape {text!r}: expected C×H×W, for example 3x224x224."
+            )
+        values = tuple(int(p) for p in parts)
+        if len(values) == 1 and channels is not None:
+            values = (channels, values[0], values[0])
+    if not values or any(v <= 0 for v in values):
+        raise ExplorerError(f"Malformed input shape {text!r}: every size must be a positive integer.")
+    if any(v > 16384 for v in values[1:]) or (values and values[0] > 4096):
+        raise ExplorerError(f"Input shape {text!r} is unreasonably large (at most 4096 channels and 16384 px).")
+    return values
+
+
+def _check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise ExplorerError(f"Unknown mode {mode!r}: use 'eval' or 'train'.")
+    return mode
+
+
+@contextlib.contextmanager
+def _in_mode(model: nn.Module, mode: str) -> Iterator[nn.Module]:
+    """Put every submodule in ``mode``; restore each one's own flag afterwards (as torchinfo does)."""
+    saved = [(m, m.training) for m in model.modules()]
+    model.train(mode == "train")
+    try:
+        yield model
+    finally:
+        for module, training in saved:
+            module.training = training
+
+
+def build_on_meta(spec: ModelSpec) -> nn.Module:
+    """Build a spec without allocating weights; fall back to the CPU for builders that need it."""
+    try:
+        with torch.device("meta"):
+            return spec.build()
+    except ExplorerError:
+        raise
+    except Exception:
+        return spec.build()
+
+
+@functools.lru_cache(maxsize=48)
+def _cached_model(name: str, mode: str) -> tuple[nn.Module, fx.Graph | None]:
+    spec = get_spec(name)
+    model = build_on_meta(spec)
+    model.train(mode == "train")
+    try:
+        traced = trace(model)
+    except Exception:  # fx cannot trace it: build_graph records the ops instead
+        traced = None
+    return model, traced
+
+
+def analyze(
+    model_or_name: nn.Module | str,
+    input_shape: Sequence[int] | str | None = None,
+    mode: str = "eval",
+) -> ModelSummary:
+    """Shapes, params, MACs/FLOPs, memory and receptive field of every layer.
+
+    ``model_or_name`` is a zoo or torchvision name, ``path/file.py:factory``, or an ``nn.Module``.
+    ``input_shape`` is C×H×W without the batch (default: the spec's). Raises ExplorerError for
+    anything the user can get wrong.
+    """
+    _check_mode(mode)
+    if isinstance(model_or_name, nn.Module):
+        if input_shape is None:
+            raise ExplorerError("An input shape is needed to analyze a model instance.")
+        shape = parse_input_shape(input_shape)
+        with _in_mode(model_or_name, mode):
+            graph = build_graph(model_or_name, shape)
+        name = title = type(model_or_name).__name__
+    else:
+        spec = get_spec(model_or_name)
+        shape = spec.input_shape if input_shape is None else parse_input_shape(input_shape, channels=spec.input_shape[0])
+        if spec.family == USER_FAMILY:
+            model = build_on_meta(spec)
+            with _in_mode(model, mode):
+                graph = build_graph(model, shape)
+        else:
+            model, traced = _cached_model(spec.name, mode)
+            graph = build_graph(model, shape, traced=traced)
+        name, title = spec.name, spec.title
+    rows, totals = layer_stats(graph, mode)
+    return ModelSummary(model=name, title=title, input_shape=shape, mode=mode, graph=graph, rows=tuple(rows), totals=totals)

@@ -1,0 +1,246 @@
+"""Robust image loading (any mode, any orientation, hostile files) and the preprocessing networks see.
+
+``load_image`` turns whatever a user drops or pastes into one upright RGB picture, or raises
+``ImageError`` with a sentence that says what is wrong with the file. ``Preprocessing`` is the
+resize → centre crop → normalise recipe; it comes from the chosen weights (``weights.py``) and
+does the same arithmetic as torchvision's ``ImageClassification`` preset, so a torchvision
+checkpoint sees exactly the pixels it was evaluated on.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from explorer.core.errors import ExplorerError
+
+#: Pillow's default limit; above it we raise ``ImageError`` where Pillow would only warn.
+MAX_PIXELS: int = 89_478_485
+
+IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
+IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+_WHITE = (255, 255, 255)
+_ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
+_INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
+
+
+class ImageError(ExplorerError):
+    """An image the user gave cannot be used: missing, not an image, truncated, too large."""
+
+
+def load_image(source: str | os.PathLike[str] | bytes, *, name: str | None = None) -> Image.Image:
+    """An upright RGB image: EXIF orientation applied, first frame, any mode converted.
+
+    ``source`` is a path or the bytes of an image (pasted data); ``name`` labels the errors.
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        label = name or "the pasted image"
+        data = bytes(source)
+        if not data:
+            raise ImageError(f"{label} is empty (0 bytes).")
+        return _decode(io.BytesIO(data), label)
+    path = Path(source)
+    label = name or str(path)
+    if not path.exists():
+        raise ImageError(f"{label}: no such file.")
+    if path.is_dir():
+        raise ImageError(f"{label} is a folder, not an image.")
+    try:
+        size = path.stat().st_size
+    except OSError as error:
+        raise ImageError(f"{label} cannot be read: {error.strerror or error}.") from error
+    if size == 0:
+        raise ImageError(f"{label} is empty (0 bytes).")
+    try:
+        handle = path.open("rb")
+    except OSError as error:
+        raise ImageError(f"{label} cannot be read: {error.strerror or error}.") from error
+    with handle:
+        return _decode(handle, label)
+
+
+def _decode(stream: io.BufferedIOBase | io.BytesIO, label: str) -> Image.Image:
+    try:
+        # Our own limit below is the one that counts; Pillow's warning would only be noise, and
+        # its DecompressionBombError (at twice its limit) is caught with the other failures.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(stream)
+    except UnidentifiedImageError:
+        raise ImageError(f"{label} is not an image (or not a format Pillow can read).") from None
+    except Image.DecompressionBombError as error:
+        raise ImageError(_too_large(label, error)) from None
+    except Exception as error:  # Pillow's format parsers raise many types on malformed headers
+        raise ImageError(f"{label} is not a readable image: {error}.") from error
+    with image:
+        # Opening reads only the header, so the size is known before any pixel is decoded.
+        pixels = image.width * image.height
+        if pixels > MAX_PIXELS:
+            raise ImageError(
+                f"{label} is {image.width}×{image.height} = {pixels:,} pixels, over the limit of "
+                f"{MAX_PIXELS:,}: refusing it as a possible decompression bomb."
+            )
+        try:
+            image.seek(0)  # animated or multi-page: the first frame
+            image.load()
+        except Exception as error:  # truncated data surfaces as OSError, SyntaxError, ValueError…
+            raise ImageError(f"{label} is truncated or corrupt ({error}).") from error
+        upright = _exif_upright(image)
+        return to_rgb(upright)
+
+
+def _too_large(label: str, error: Exception) -> str:
+    return f"{label} is too large: refusing it as a possible decompression bomb ({error})."
+
+
+def _exif_upright(image: Image.Image) -> Image.Image:
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception:  # a malformed EXIF block should not cost the user the picture itself
+        return image.copy()
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Any Pillow mode as 8-bit RGB: high bit depths rescaled, transparency composited on white."""
+    mode = image.mode
+    if mode == "RGB":
+        return image
+    if mode in {"I", "I;16", "I;16L", "I;16B", "I;16N", "F"}:
+        return Image.fromarray(_rescale_to_uint8(np.asarray(image)), "L").convert("RGB")
+    if mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+        mode = "RGBA"
+    if mode in _ALPHA_MODES:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (*_WHITE, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    try:
+        return image.convert("RGB")
+    except (ValueError, OSError) as error:
+        raise ImageError(f"Images in Pillow mode {mode!r} cannot be converted to RGB ({error}).") from error
+
+
+def _rescale_to_uint8(values: np.ndarray) -> np.ndarray:
+    """Map a high-bit-depth range onto 0..255 instead of clipping it (Pillow's ``convert`` clips)."""
+    if values.size == 0:
+        return values.astype(np.uint8)
+    is_float = np.issubdtype(values.dtype, np.floating)
+    values = values.astype(np.float64)
+    low, high = float(values.min()), float(values.max())
+    if is_float and low >= 0 and high <= 1.0:
+        scale_low, scale_high = 0.0, 1.0  # float images in 0..1
+    elif low >= 0 and high <= 65535:
+        scale_low, scale_high = 0.0, 65535.0  # 16-bit data keeps its absolute brightness
+    else:
+        scale_low, scale_high = low, high if high > low else low + 1.0
+    scaled = (values - scale_low) * (255.0 / (scale_high - scale_low))
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def _image_suffixes() -> frozenset[str]:
+    # Only the formats Pillow can open, not those it can merely save.
+    return frozenset(ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN)
+
+
+def image_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """Folders expanded to their images (sorted, one level); files kept as given, even bad ones.
+
+    Bad files stay in the list on purpose: the runner reports each one in its own result.
+    """
+    suffixes = _image_suffixes()
+    files: list[Path] = []
+    for entry in paths:
+        path = Path(entry)
+        if path.is_dir():
+            files.extend(
+                sorted(
+                    (p for p in path.iterdir() if p.is_file() and p.suffix.lower() in suffixes),
+                    key=lambda p: p.name.lower(),
+                )
+            )
+        else:
+            files.append(path)
+    return files
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """Resize the shorter side, centre-crop, scale to 0..1, normalise; torchvision's recipe."""
+
+    resize: int
+    crop: int
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    interpolation: str = "bilinear"
+    #: 1 for grayscale networks (LeNet): the crop is converted to L and normalised with mean[0]/std[0].
+    channels: int = 3
+
+    def __post_init__(self) -> None:
+        if self.interpolation not in _INTERPOLATIONS:
+            raise ValueError(f"interpolation must be one of {_INTERPOLATIONS}, not {self.interpolation!r}")
+        if self.channels not in (1, 3):
+            raise ValueError(f"channels must be 1 or 3, not {self.channels}")
+
+    def crop_image(self, image: Image.Image) -> Image.Image:
+        """What the network sees, before normalisation: RGB (L for 1-channel networks)."""
+        from torchvision.transforms.v2 import InterpolationMode
+        from torchvision.transforms.v2 import functional as F
+
+        image = to_rgb(image)
+        resized = F.resize(
+            image, [self.resize], interpolation=InterpolationMode(self.interpolation), antialias=True
+        )
+        cropped = F.center_crop(resized, [self.crop])
+        return cropped.convert("L") if self.channels == 1 else cropped
+
+    def to_tensor(self, image: Image.Image) -> torch.Tensor:
+        """A normalised float32 tensor of shape (channels, crop, crop)."""
+        return self.normalize(self.crop_image(image))
+
+    def normalize(self, crop: Image.Image) -> torch.Tensor:
+        """The tensor for an image ``crop_image`` already produced (the GUI shows the crop, then runs it)."""
+        pixels = np.asarray(crop, dtype=np.uint8)
+        if pixels.ndim == 2:
+            pixels = pixels[:, :, None]
+        tensor = torch.from_numpy(pixels.copy()).permute(2, 0, 1).to(torch.float32).div_(255.0)
+        mean = torch.tensor(self.mean[: self.channels], dtype=torch.float32).view(-1, 1, 1)
+        std = torch.tensor(self.std[: self.channels], dtype=torch.float32).view(-1, 1, 1)
+        return tensor.sub_(mean).div_(std).contiguous()
+
+    def describe(self) -> str:
+        """``resize 256 → centre crop 224 → ImageNet mean/std``."""
+        resize = f"resize {self.resize}"
+        if self.interpolation != "bilinear":
+            resize += f" ({self.interpolation})"
+        if self.mean == IMAGENET_MEAN and self.std == IMAGENET_STD:
+            normalise = "ImageNet mean/std"
+        else:
+            normalise = f"mean {_floats(self.mean)} / std {_floats(self.std)}"
+        steps = [resize, f"centre crop {self.crop}", normalise]
+        if self.channels == 1:
+            steps.insert(2, "grayscale")
+        return " → ".join(steps)
+
+
+def _floats(values: tuple[float, ...]) -> str:
+    return "(" + ", ".join(f"{v:g}" for v in values) + ")"
+
+
+#: EfficientNet-Lite0's and most classic ImageNet checkpoints' recipe.
+IMAGENET_PREPROCESSING = Preprocessing(resize=256, crop=224)
+
+
+def preprocessing_for_input(channels: int, size: int) -> Preprocessing:
+    """A recipe for a network with no pretrained weights: crop to its input size, keep ImageNet's ratio."""
+    # 256/224 is the classic resize-to-crop ratio; tiny inputs (LeNet's 32) are resized whole.
+    resize = size if size < 64 else round(size * 256 / 224)
+    return Preprocessing(resize=resize, crop=size, channels=1 if channels == 1 else 3)

@@ -1,0 +1,295 @@
+"""Export zoo models to ONNX with the dynamo exporter, then prove the file matches PyTorch.
+
+Each export is written atomically (into a hidden folder beside the target, then renamed), so a
+failure or a cancel leaves the output folder as it was; then it is checked with
+``onnx.checker`` and compared with PyTorch in onnxruntime, on random input and on a real photo.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import io
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Generator, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from explorer.core.errors import ExplorerError
+from explorer.core.paths import check_output_folder
+from explorer.core.layers import Shape
+
+DEFAULT_OPSET = 18
+#: Protobuf's limit: above it the weights go to a ``.data`` file beside the model.
+SINGLE_FILE_LIMIT = 2 * 1024**3
+SAMPLE_IMAGE = Path(__file__).resolve().parents[2] / "resources" / "images" / "cat-chelsea.png"
+WEIGHT_CHOICES = ("default", "pretrained", "untrained")
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    opset: int = DEFAULT_OPSET
+    input_shape: Shape | str | None = None  # C×H×W (or text such as "3x224x224"); None: the model's default
+    dynamic_batch: bool = False
+    weights: str = "default"  # default | pretrained | untrained | a state-dict file
+    verify: bool = True
+
+
+@dataclass(frozen=True)
+class Parity:
+    """onnxruntime against PyTorch on one input: the largest differences."""
+
+    input: str  # "random, batch 2", "photo", …
+    max_abs_diff: float
+    max_rel_diff: float  # max |onnx − torch| / max |torch|: scale-free
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    model: str
+    path: Path | None = None
+    bytes: int = 0
+    opset: int = DEFAULT_OPSET
+    nodes: int = 0
+    op_types: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    parity: tuple[Parity, ...] = ()
+    seconds: float = 0.0
+    weights: str = ""
+    input_shape: Shape = ()
+    dynamic_batch: bool = False
+    error: str | None = None
+
+    @property
+    def max_abs_diff(self) -> float | None:
+        return max((p.max_abs_diff for p in self.parity), default=None)
+
+    @property
+    def max_rel_diff(self) -> float | None:
+        return max((p.max_rel_diff for p in self.parity), default=None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The CLI's JSON entry."""
+        return {
+            "model": self.model,
+            "path": str(self.path) if self.path else None,
+            "bytes": self.bytes,
+            "opset": self.opset,
+            "nodes": self.nodes,
+            "max_abs_diff": self.max_abs_diff,
+            "max_rel_diff": self.max_rel_diff,
+            "seconds": round(self.seconds, 3),
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class ExportProgress:
+    model: str
+    index: int  # which model of the batch (0-based)
+    total: int
+    stage: str  # "weights", "export", "check", "verify", "done"
+    message: str
+
+
+def _model_with_weights(name: str, weights: str) -> tuple[nn.Module, str]:
+    from explorer.core import weights as weight_sources
+
+    key = weight_sources.default_weights(name) if weights == "default" else weights
+    if weights == "pretrained":
+        options = [o for o in weight_sources.weight_options(name) if o.status in {"embedded", "cached"}]
+        if not options:
+            raise ExplorerError(
+                f"No pretrained weights for {name} are available offline.",
+                hint="Download them in the app (or any torchvision call while online), or use --weights untrained.",
+            )
+        key = options[0].key
+    model, loaded = run_to_end(weight_sources.load_weights(name, key))
+    return model.eval(), loaded.label
+
+
+@contextlib.contextmanager
+def _staging(folder: Path, name: str) -> Iterator[Path]:
+    """A hidden folder beside the target; removed whatever happens."""
+    staging = Path(tempfile.mkdtemp(dir=folder, prefix=f".{name}.export-"))
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _example_input(shape: Shape, batch: int, seed: int = 0) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn((batch, *shape), generator=generator)
+
+
+def _photo_input(shape: Shape) -> torch.Tensor | None:
+    """The bundled cat photo, resized to the input, normalised as ImageNet models expect."""
+    if len(shape) != 3 or shape[0] not in (1, 3) or not SAMPLE_IMAGE.is_file():
+        return None
+    from PIL import Image
+
+    with Image.open(SAMPLE_IMAGE) as image:
+        picture = image.convert("RGB" if shape[0] == 3 else "L").resize((shape[2], shape[1]), Image.Resampling.BILINEAR)
+    array = np.asarray(picture, dtype=np.float32) / 255.0
+    tensor = torch.from_numpy(array).reshape(shape[1], shape[2], shape[0]).permute(2, 0, 1)
+    mean = torch.tensor([0.485, 0.456, 0.406] if shape[0] == 3 else [0.5]).view(-1, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225] if shape[0] == 3 else [0.5]).view(-1, 1, 1)
+    return ((tensor - mean) / std).unsqueeze(0)
+
+
+def _parity(session: Any, model: nn.Module, x: torch.Tensor, label: str) -> Parity:
+    input_name = session.get_inputs()[0].name
+    got = session.run(None, {input_name: x.numpy()})[0]
+    with torch.inference_mode():
+        expected = model(x)
+    expected = (expected[0] if isinstance(expected, (tuple, list)) else expected).numpy()
+    if got.shape != expected.shape:
+        raise ExplorerError(f"onnxruntime returned shape {got.shape}, PyTorch {expected.shape} ({label}).")
+    difference = float(np.abs(got - expected).max())
+    scale = float(np.abs(expected).max()) or 1.0
+    return Parity(label, difference, difference / scale)
+
+
+def export_one(
+    name: str,
+    folder: str | os.PathLike[str],
+    options: ExportOptions = ExportOptions(),
+    *,
+    model: nn.Module | None = None,
+    weights_label: str | None = None,
+    index: int = 0,
+    total: int = 1,
+) -> Generator[ExportProgress, None, ExportResult]:
+    """Export one model; yields progress between stages (close the generator to cancel).
+
+    ``model`` exports that instance as it is ("current" weights, e.g. what the app has loaded).
+    Raises ExplorerError for a problem with this model; the caller decides whether to go on.
+    """
+    from explorer.core.analysis import parse_input_shape
+    from explorer.core.zoo import get_spec
+
+    target_folder = check_output_folder(folder)
+    spec = get_spec(name)
+    shape = spec.input_shape if options.input_shape is None else parse_input_shape(options.input_shape, channels=spec.input_shape[0])
+    started = time.perf_counter()
+
+    def progress(stage: str, message: str) -> ExportProgress:
+        return ExportProgress(name, index, total, stage, message)
+
+    if model is None:
+        yield progress("weights", f"{name}: loading {options.weights} weights")
+        weights = options.weights
+        if weights not in WEIGHT_CHOICES:
+            weights = str(Path(weights).expanduser())
+            model, label = _model_with_file(name, weights)
+        else:
+            model, label = _model_with_weights(name, weights)
+    else:
+        label = weights_label or "current"
+    model = model.eval()  # GoogLeNet's auxiliary heads only run in train mode: eval leaves them out
+
+    # Batch 1 gets specialised by torch.export, so a dynamic batch is traced with 2.
+    example = _example_input(shape, 2 if options.dynamic_batch else 1)
+    safe_name = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(name).name)
+    target = target_folder / f"{safe_name}.onnx"
+    with _staging(target_folder, safe_name) as staging:
+        yield progress("export", f"{name}: exporting with torch.onnx (dynamo), opset {options.opset}")
+        staged = staging / target.name
+        dynamic = ({0: torch.export.Dim("batch", min=1, max=4096)},) if options.dynamic_batch else None
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), torch.no_grad():
+                program = torch.onnx.export(
+                    model, (example,), dynamo=True, opset_version=options.opset, dynamic_shapes=dynamic,
+                    input_names=["input"], output_names=["logits"], verbose=False,
+                )  # fmt: skip
+            parameter_bytes = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
+            program.save(str(staged), external_data=parameter_bytes >= SINGLE_FILE_LIMIT)
+        except ExplorerError:
+            raise
+        except Exception as error:
+            raise ExplorerError(f"torch.onnx could not export {name}: {_first_line(error)}") from error
+
+        yield progress("check", f"{name}: onnx.checker")
+        import onnx
+
+        try:
+            onnx.checker.check_model(str(staged), full_check=True)
+        except Exception as error:
+            raise ExplorerError(f"onnx.checker rejected the export of {name}: {_first_line(error)}") from error
+        proto = onnx.load(str(staged), load_external_data=False)
+        op_types = collections.Counter(node.op_type for node in proto.graph.node)
+
+        parity: list[Parity] = []
+        if options.verify:
+            yield progress("verify", f"{name}: comparing onnxruntime with PyTorch")
+            import onnxruntime
+
+            session = onnxruntime.InferenceSession(str(staged), providers=["CPUExecutionProvider"])
+            batches = (1, 3) if options.dynamic_batch else (1,)
+            parity += [_parity(session, model, _example_input(shape, b, seed=b), f"random, batch {b}") for b in batches]
+            photo = _photo_input(shape)
+            if photo is not None:
+                parity.append(_parity(session, model, photo, "photo"))
+
+        files = sorted(staging.iterdir())
+        for file in files:  # the model, then its .data file if any: both renamed in place
+            os.replace(file, target_folder / file.name)
+    size = sum((target_folder / file.name).stat().st_size for file in files)
+    yield progress("done", f"{name}: written {target}")
+    return ExportResult(
+        model=name, path=target, bytes=size, opset=options.opset, nodes=len(proto.graph.node),
+        op_types=MappingProxyType(dict(op_types.most_common())), parity=tuple(parity),
+        seconds=time.perf_counter() - started, weights=label, input_shape=shape, dynamic_batch=options.dynamic_batch,
+    )  # fmt: skip
+
+
+def _model_with_file(name: str, path: str) -> tuple[nn.Module, str]:
+    from explorer.core.weights import apply_state_dict, load_state_dict_file
+    from explorer.core.zoo import get_spec
+
+    model = get_spec(name).build()
+    apply_state_dict(model, load_state_dict_file(path))
+    return model, f"file {Path(path).name}"
+
+
+def export_many(
+    names: Sequence[str], folder: str | os.PathLike[str], options: ExportOptions = ExportOptions()
+) -> Generator[ExportProgress | ExportResult, None, list[ExportResult]]:
+    """Export each model in turn; a model that fails gets an entry with its error and the rest go on.
+
+    Yields progress, and each model's result as soon as it is known.
+    """
+    check_output_folder(folder)
+    results: list[ExportResult] = []
+    for index, name in enumerate(names):
+        started = time.perf_counter()
+        try:
+            result = yield from export_one(name, folder, options, index=index, total=len(names))
+        except ExplorerError as error:
+            result = ExportResult(model=name, opset=options.opset, seconds=time.perf_counter() - started, error=str(error))
+        results.append(result)
+        yield result
+    return results
+
+
+def run_to_end(generator: Generator[Any, None, Any]) -> Any:
+    """Drain a progress generator and return its value (the CLI has no progress bar to feed)."""
+    try:
+        while True:
+            next(generator)
+    except StopIteration as stop:
+        return stop.value
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__

@@ -1,0 +1,108 @@
+"""Table, CSV, Markdown and JSON renderings of a ModelSummary (CLI and GUI exports share them)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Sequence
+
+from explorer.core.stats import LayerStats, ModelSummary
+
+FORMATS = ("table", "csv", "markdown", "json")
+
+
+def shape_text(shape: Sequence[int]) -> str:
+    return "×".join(str(d) for d in shape) if shape else "scalar"
+
+
+def kb_text(n_bytes: int) -> str:
+    kb = n_bytes / 1024
+    return f"{kb:,.0f}" if kb == int(kb) else f"{kb:,.2f}"
+
+
+#: (header, value) for every column of the human-readable renderings; CSV uses raw numbers.
+COLUMNS: tuple[tuple[str, Callable[[LayerStats], str]], ...] = (
+    ("layer", lambda r: r.name),
+    ("type", lambda r: r.type),
+    ("output", lambda r: shape_text(r.output_shape)),
+    ("params", lambda r: f"{r.params:,}"),
+    ("MACs", lambda r: f"{r.macs:,}"),
+    ("FLOPs", lambda r: f"{r.flops:,}"),
+    ("memory KB", lambda r: kb_text(r.activation_bytes)),
+    ("RF", lambda r: str(r.receptive_field)),
+    ("jump", lambda r: str(r.jump)),
+)
+_RIGHT_ALIGNED = {"params", "MACs", "FLOPs", "memory KB", "RF", "jump"}
+
+
+def _totals_row(summary: ModelSummary) -> list[str]:
+    t = summary.totals
+    return ["total", "", "", f"{t.params:,}", f"{t.macs:,}", f"{t.flops:,}", kb_text(t.activation_bytes), "", ""]
+
+
+def heading(summary: ModelSummary) -> str:
+    return f"{summary.title} — input {shape_text(summary.input_shape)}, {summary.mode} mode, {len(summary.layers)} layers"
+
+
+def render_table(summary: ModelSummary) -> str:
+    headers = [h for h, _ in COLUMNS]
+    body = [[value(row) for _, value in COLUMNS] for row in summary.layers]
+    totals = _totals_row(summary)
+    widths = [max(len(h), *(len(r[i]) for r in [*body, totals])) for i, h in enumerate(headers)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(
+            c.rjust(w) if h in _RIGHT_ALIGNED else c.ljust(w) for c, w, h in zip(cells, widths, headers)
+        ).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    t = summary.totals
+    footer = (
+        f"params {t.params:,} (trainable {t.trainable_params:,}) · MACs {t.macs:,} · "
+        f"FLOPs {t.flops:,} · activations {kb_text(t.activation_bytes)} KB"
+    )
+    return "\n".join([heading(summary), "", line(headers), rule, *map(line, body), rule, line(totals), "", footer]) + "\n"
+
+
+def render_markdown(summary: ModelSummary) -> str:
+    headers = [h for h, _ in COLUMNS]
+    align = ["---:" if h in _RIGHT_ALIGNED else "---" for h in headers]
+    rows = [[value(row) for _, value in COLUMNS] for row in summary.layers]
+    totals = [f"**{c}**" if c else "" for c in _totals_row(summary)]
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    return "\n".join([f"### {heading(summary)}", "", line(headers), line(align), *map(line, rows), line(totals)]) + "\n"
+
+
+CSV_FIELDS = (
+    "name", "type", "inputs", "input_shapes", "output_shape", "params", "trainable_params",
+    "macs", "flops", "activation_bytes", "receptive_field", "jump",
+)  # fmt: skip
+
+
+def render_csv(summary: ModelSummary) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for layer in summary.to_dict()["layers"]:
+        writer.writerow(
+            {
+                **layer,
+                "inputs": " ".join(layer["inputs"]),
+                "input_shapes": " ".join(shape_text(s) for s in layer["input_shapes"]),
+                "output_shape": shape_text(layer["output_shape"]),
+            }
+        )
+    return out.getvalue()
+
+
+def render(summary: ModelSummary, fmt: str) -> str:
+    renderers: dict[str, Callable[[ModelSummary], str]] = {
+        "table": render_table,
+        "csv": render_csv,
+        "markdown": render_markdown,
+        "json": lambda s: s.to_json() + "\n",
+    }
+    return renderers[fmt](summary)

@@ -1,0 +1,81 @@
+"""ZFNet: AlexNet with the hyperparameters Zeiler & Fergus changed, in torchvision's AlexNet layout."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from explorer.core.zoo.registry import ModelSpec, Paper, register
+
+ZFNET_PAPER = Paper(
+    title="Visualizing and Understanding Convolutional Networks",
+    authors="Matthew D. Zeiler, Rob Fergus",
+    venue="ECCV",
+    year=2014,
+    url="https://arxiv.org/abs/1311.2901",
+)
+
+
+class ZFNet(nn.Module):
+    """torchvision's ``AlexNet`` with conv1 7×7 stride 2 and conv3/4/5 widened to 512, 1024, 512.
+
+    Module paths (``features.0`` … ``features.12``, ``avgpool``, ``classifier.0`` …
+    ``classifier.6``) are those of torchvision's AlexNet, so the two compare layer by layer.
+    """
+
+    def __init__(self, *, num_classes: int = 1000, dropout: float = 0.5) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            # 7×7 stride 2 instead of 11×11 stride 4: the paper's visualisations showed AlexNet's
+            # first-layer filters missing the mid frequencies and its stride of 4 aliasing layer 2.
+            nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(kernel_size=3, stride=2),
+            nn.Conv2d(64, 192, kernel_size=5, padding=2),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(kernel_size=3, stride=2),
+            nn.Conv2d(192, 512, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(512, 1024, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(1024, 512, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(kernel_size=3, stride=2),
+        )
+        # The smaller stride leaves 12×12 maps at 224×224 (AlexNet: 6×6); the pooling brings both to 6×6.
+        self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
+        self.classifier = nn.Sequential(
+            nn.Dropout(p=dropout),
+            nn.Linear(512 * 6 * 6, 4096),
+            nn.ReLU(inplace=True),
+            nn.Dropout(p=dropout),
+            nn.Linear(4096, 4096),
+            nn.ReLU(inplace=True),
+            nn.Linear(4096, num_classes),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.features(x)
+        x = self.avgpool(x)
+        x = torch.flatten(x, 1)
+        return self.classifier(x)
+
+
+def zfnet(*, num_classes: int = 1000, dropout: float = 0.5) -> nn.Module:
+    return ZFNet(num_classes=num_classes, dropout=dropout)
+
+
+register(
+    ModelSpec(
+        name="zfnet",
+        family="ZFNet",
+        title="ZFNet",
+        builder=zfnet,
+        paper=ZFNET_PAPER,
+        input_shape=(3, 224, 224),
+        notes="AlexNet (torchvision's layout) with the two changes of the lecture notes: conv1 is 7×7 "
+        "stride 2 instead of 11×11 stride 4, and conv3, conv4, conv5 have 512, 1024 and 512 filters "
+        "instead of 384, 384 and 256. The ZF paper's stride-2 conv2 is not applied, so the last "
+        "feature maps are 12×12 and the adaptive average pooling brings them to 6×6.",
+    )
+)

@@ -1,0 +1,1 @@
+"""Dialogs: ONNX export (and, later, weights)."""

@@ -1,0 +1,260 @@
+"""Export to ONNX… (Ctrl+E): pick models and options, watch each export, read the parity."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QSettings, Qt, QUrl
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from explorer.gui import jobs
+from explorer.gui.workers import TaskRunner
+
+if TYPE_CHECKING:
+    from explorer.core.onnx_export import ExportProgress, ExportResult
+
+RESULT_COLUMNS = ("model", "status", "size", "max abs diff", "max rel diff", "nodes", "time", "weights")
+WEIGHT_CHOICES = (("default (best available offline)", "default"), ("pretrained", "pretrained"), ("untrained", "untrained"))
+
+
+def _size(n_bytes: int) -> str:
+    return f"{n_bytes / 2**20:,.1f} MB" if n_bytes >= 2**20 else f"{n_bytes / 1024:,.0f} KB"
+
+
+class ExportDialog(QDialog):
+    def __init__(self, model_names: Sequence[str], selected: Sequence[str], settings: QSettings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Export to ONNX")
+        self.settings = settings
+        self.results: list[ExportResult] = []
+        self.runner = TaskRunner(self)
+        self.runner.progress.connect(self._progress)
+        self.runner.result.connect(self._finished)
+        self.runner.error.connect(self._failed)
+        self.runner.idle.connect(self._idle)
+
+        self.models = QListWidget()
+        self.models.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        for name in model_names:
+            item = QListWidgetItem(name)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked if name in selected else Qt.CheckState.Unchecked)
+            self.models.addItem(item)
+        self.filter = QLineEdit(placeholderText="Filter models…", clearButtonEnabled=True)
+        self.filter.textChanged.connect(self._filter)
+
+        self.opset = QSpinBox(minimum=13, maximum=23, value=int(settings.value("export/opset", 18)))
+        self.input_shape = QLineEdit(str(settings.value("export/input", "")), placeholderText="each model's default, e.g. 3x224x224")
+        self.dynamic_batch = QCheckBox("dynamic batch dimension")
+        self.dynamic_batch.setChecked(settings.value("export/dynamic", "false") == "true")
+        self.weights = QComboBox()
+        for label, key in WEIGHT_CHOICES:
+            self.weights.addItem(label, key)
+        self.weights.addItem("state-dict file…", "file")
+        self.weights.setCurrentIndex(max(self.weights.findData(settings.value("export/weights", "default")), 0))
+        self.weights.activated.connect(self._weights_chosen)
+        self.weights_file = ""
+        self.verify = QCheckBox("check with onnx.checker and compare with onnxruntime")
+        self.verify.setChecked(settings.value("export/verify", "true") == "true")
+        self.folder = QLineEdit(str(settings.value("export/folder", str(Path.home()))))
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.folder, 1)
+        folder_row.addWidget(browse)
+
+        form = QFormLayout()
+        form.addRow("opset", self.opset)
+        form.addRow("input shape", self.input_shape)
+        form.addRow("", self.dynamic_batch)
+        form.addRow("weights", self.weights)
+        form.addRow("", self.verify)
+        form.addRow("output folder", folder_row)
+
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setFormat("%v of %m models")
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.table = QTableWidget(0, len(RESULT_COLUMNS))
+        self.table.setHorizontalHeaderLabels(RESULT_COLUMNS)
+        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+
+        self.buttons = QDialogButtonBox()
+        self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.cancel_button = self.buttons.addButton("Cancel export", QDialogButtonBox.ButtonRole.RejectRole)
+        self.open_button = self.buttons.addButton("Open folder", QDialogButtonBox.ButtonRole.ActionRole)
+        self.close_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
+        self.export_button.clicked.connect(self.start)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.open_button.clicked.connect(self._open_folder)
+        self.close_button.clicked.connect(self.close)
+        self.cancel_button.setEnabled(False)
+
+        left = QVBoxLayout()
+        left.addWidget(self.filter)
+        left.addWidget(self.models, 1)
+        top = QHBoxLayout()
+        top.addLayout(left, 1)
+        top.addLayout(form, 2)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.progress_bar)
+        layout.addWidget(self.status)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.buttons)
+        self.resize(980, 640)
+
+    # --- choices ----------------------------------------------------------------------------------
+
+    def checked_models(self) -> list[str]:
+        return [
+            self.models.item(i).text()
+            for i in range(self.models.count())
+            if self.models.item(i).checkState() == Qt.CheckState.Checked
+        ]
+
+    def _filter(self, text: str) -> None:
+        for i in range(self.models.count()):
+            item = self.models.item(i)
+            item.setHidden(bool(text) and text.lower() not in item.text().lower())
+
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Output folder", self.folder.text())
+        if folder:
+            self.folder.setText(folder)
+
+    def _weights_chosen(self) -> None:
+        if self.weights.currentData() == "file":
+            path, _ = QFileDialog.getOpenFileName(self, "State-dict file", "", "Weights (*.pth *.pt *.safetensors)")
+            if path:
+                self.weights_file = path
+                self.weights.setItemText(self.weights.currentIndex(), f"file: {Path(path).name}")
+            else:
+                self.weights.setCurrentIndex(0)
+
+    def _weights_key(self) -> str:
+        key = self.weights.currentData()
+        return self.weights_file if key == "file" else key
+
+    # --- running ----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        models = self.checked_models()
+        if not models:
+            self.status.setText("Tick at least one model.")
+            return
+        self._remember()
+        self.results = []
+        self.table.setRowCount(len(models))
+        for row, name in enumerate(models):
+            self.table.setItem(row, 0, QTableWidgetItem(name))
+            self.table.setItem(row, 1, QTableWidgetItem("waiting"))
+            for column in range(2, len(RESULT_COLUMNS)):
+                self.table.setItem(row, column, QTableWidgetItem(""))
+        self.progress_bar.setRange(0, len(models))
+        self.progress_bar.setValue(0)
+        self.status.setText("")
+        self.export_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.runner.submit(
+            jobs.export_models,
+            models,
+            self.folder.text(),
+            opset=self.opset.value(),
+            input_shape=self.input_shape.text().strip() or None,
+            dynamic_batch=self.dynamic_batch.isChecked(),
+            weights=self._weights_key(),
+            verify=self.verify.isChecked(),
+        )
+
+    def cancel(self) -> None:
+        self.runner.cancel()
+        self.status.setText("Cancelled: the model being exported was discarded; finished files are kept.")
+        for row in range(self.table.rowCount()):
+            if self.table.item(row, 1).text() not in {"done"} and not self.table.item(row, 1).text().startswith("error"):
+                self.table.item(row, 1).setText("cancelled")
+
+    def _progress(self, progress: ExportProgress | ExportResult) -> None:
+        from explorer.core.onnx_export import ExportResult
+
+        if isinstance(progress, ExportResult):
+            self._show_result(progress)
+            return
+        self.table.item(progress.index, 1).setText(progress.message.partition(": ")[2] or progress.stage)
+        self.status.setText(progress.message)
+
+    def _show_result(self, result: ExportResult) -> None:
+        row = next(r for r in range(self.table.rowCount()) if self.table.item(r, 0).text() == result.model)
+        self.results.append(result)
+        self.progress_bar.setValue(len(self.results))
+        if result.error:
+            item = self.table.item(row, 1)
+            item.setText(f"error: {result.error}")
+            item.setToolTip(result.error)
+            item.setForeground(Qt.GlobalColor.red)
+            return
+        values = [
+            "done",
+            _size(result.bytes),
+            "—" if result.max_abs_diff is None else f"{result.max_abs_diff:.2e}",
+            "—" if result.max_rel_diff is None else f"{result.max_rel_diff:.2e}",
+            f"{result.nodes:,}",
+            f"{result.seconds:.1f} s",
+            result.weights,
+        ]
+        for column, text in enumerate(values, start=1):
+            self.table.item(row, column).setText(text)
+        ops = ", ".join(f"{op} {n}" for op, n in list(result.op_types.items())[:8])
+        self.table.item(row, 1).setToolTip(f"{result.path}\nweights: {result.weights}\nops: {ops}")
+
+    def _finished(self, results: list[ExportResult]) -> None:
+        failed = sum(1 for r in results if r.error)
+        self.status.setText(f"{len(results) - failed} exported, {failed} failed." if failed else f"{len(results)} exported.")
+
+    def _failed(self, error: BaseException) -> None:
+        self.status.setText(str(error))
+
+    def _idle(self) -> None:
+        self.export_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+
+    def _open_folder(self) -> None:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(self.folder.text()))
+
+    def _remember(self) -> None:
+        self.settings.setValue("export/opset", self.opset.value())
+        self.settings.setValue("export/input", self.input_shape.text().strip())
+        self.settings.setValue("export/dynamic", "true" if self.dynamic_batch.isChecked() else "false")
+        self.settings.setValue("export/weights", self.weights.currentData())
+        self.settings.setValue("export/verify", "true" if self.verify.isChecked() else "false")
+        self.settings.setValue("export/folder", self.folder.text())
+
+    def closeEvent(self, event: object) -> None:
+        self.runner.cancel()
+        super().closeEvent(event)

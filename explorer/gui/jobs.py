@@ -1,0 +1,339 @@
+"""The long jobs the GUI runs on worker threads. Each imports the core lazily, so the window
+appears before PyTorch has finished loading."""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtGui import QImage
+
+if TYPE_CHECKING:
+    from explorer.core.runner import Classification, ModelRunner
+    from explorer.core.stats import ModelSummary
+    from explorer.core.zoo.registry import ModelSpec
+
+SAMPLE_IMAGES = Path(__file__).resolve().parents[2] / "resources" / "images"
+THUMBNAIL_SIZE = 150
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    specs: tuple[ModelSpec, ...]
+    device: str
+
+
+def load_catalogue() -> Catalogue:
+    from explorer.core.devices import describe_device, pick_device
+    from explorer.core.zoo import list_specs
+
+    return Catalogue(tuple(list_specs(include_torchvision=True)), describe_device(pick_device()))
+
+
+def is_user_reference(name: str) -> bool:
+    path, sep, factory = name.rpartition(":")
+    return bool(sep) and path.endswith(".py") and factory.isidentifier()
+
+
+def analyse(name: str, input_shape: str | None, mode: str) -> Generator[str, None, ModelSummary]:
+    from explorer.core.analysis import analyze
+
+    yield f"Analysing {name}…"
+    return analyze(name, input_shape, mode)
+
+
+def analyse_pair(first: str, second: str) -> Generator[str, None, tuple[ModelSummary, ModelSummary]]:
+    from explorer.core.analysis import analyze
+
+    yield f"Analysing {first}…"
+    a = analyze(first)
+    yield f"Analysing {second}…"
+    return a, analyze(second)
+
+
+def user_spec(reference: str) -> ModelSpec:
+    from explorer.core.zoo.registry import user_spec as load
+
+    return load(reference)
+
+
+def export_models(
+    names: list[str], folder: str, *, opset: int, input_shape: str | None, dynamic_batch: bool, weights: str, verify: bool
+) -> Generator[object, None, list[object]]:
+    from explorer.core.onnx_export import ExportOptions, export_many
+
+    options = ExportOptions(opset=opset, input_shape=input_shape, dynamic_batch=dynamic_batch, weights=weights, verify=verify)
+    return (yield from export_many(names, folder, options))
+
+
+# --- classification ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    path: str
+    name: str
+    thumbnail: QImage | None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ClassifyImages:
+    """First event of a classification: the images, loaded (or their errors)."""
+
+    images: tuple[LoadedImage, ...]
+
+
+@dataclass(frozen=True)
+class ClassifyColumn:
+    """One model's results for every image, in image order (an image that failed to load: None)."""
+
+    column: int
+    results: tuple[Classification | None, ...]
+    crops: tuple[QImage | None, ...]
+    notice: str | None = None
+
+
+@dataclass(frozen=True)
+class ClassifyProgress:
+    done: int
+    total: int | None
+    message: str
+
+
+_runner: ModelRunner | None = None
+_runner_lock = threading.Lock()
+
+
+def shared_runner() -> ModelRunner:
+    """The app's one ModelRunner (its model cache is shared by every view); made on first use."""
+    global _runner
+    with _runner_lock:
+        if _runner is None:
+            from explorer.core.runner import ModelRunner
+
+            _runner = ModelRunner()
+        return _runner
+
+
+def pil_to_qimage(image: Any) -> QImage:
+    """A PIL image as a QImage that owns its pixels (QImage, unlike QPixmap, may be made off the GUI thread)."""
+    rgb = image.convert("RGB")
+    data = rgb.tobytes("raw", "RGB")
+    return QImage(data, rgb.width, rgb.height, 3 * rgb.width, QImage.Format.Format_RGB888).copy()
+
+
+def save_pasted_image(data: bytes, name: str) -> str:
+    folder = Path(tempfile.gettempdir()) / "cnn-explorer-pasted"
+    folder.mkdir(exist_ok=True)
+    handle = tempfile.NamedTemporaryFile(dir=folder, prefix=name.replace(" ", "-") + "-", suffix=".png", delete=False)
+    with handle:
+        handle.write(data)
+    return handle.name
+
+
+def _load_images(paths: Sequence[str]) -> list[LoadedImage]:
+    from explorer.core.errors import ExplorerError
+    from explorer.core.images import image_files, load_image
+
+    images = []
+    for path in image_files(paths):
+        try:
+            picture = load_image(path)
+            picture.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+            images.append(LoadedImage(str(path), Path(path).name, pil_to_qimage(picture)))
+        except ExplorerError as error:
+            images.append(LoadedImage(str(path), Path(path).name, None, str(error)))
+    return images
+
+
+def _progress(events: Generator[Any, None, Any]) -> Generator[ClassifyProgress, None, Any]:
+    """The runner's progress as the view's, returning what the runner returns."""
+    try:
+        while True:
+            event = next(events)
+            yield ClassifyProgress(event.done, event.total or None, event.message)
+    except StopIteration as stop:
+        return stop.value
+
+
+def classify(paths: Sequence[str], columns: Sequence[tuple[str, str | None]]) -> Generator[object, None, str]:
+    """Load the images, then for each (model, weights) load the weights and classify them all."""
+    from explorer.core.errors import ExplorerError
+
+    images = _load_images(paths)
+    yield ClassifyImages(tuple(images))
+    good = [i for i in images if i.error is None]
+    if not good:
+        return "No image could be read."
+    runner = shared_runner()
+    for column, (model, weights) in enumerate(columns):
+        notice = None
+        try:
+            yield from _progress(runner.load(model, weights, allow_download=True))
+        except ExplorerError as error:
+            # Offline and not cached (or a bad file): the model stays usable, labelled untrained.
+            notice = f"{model}: {str(error).splitlines()[0]} Using untrained weights."
+            weights = "untrained"
+            yield from _progress(runner.load(model, weights))
+        results = iter((yield from _progress(runner.classify(model, [i.path for i in good], weights=weights))))
+        crops = {i.path: pil_to_qimage(runner.preprocess(model, i.path, weights)[0]) for i in good}
+        yield ClassifyColumn(
+            column,
+            tuple(next(results) if image.error is None else None for image in images),
+            tuple(crops.get(image.path) for image in images),
+            notice,
+        )
+    return f"{len(good)} image{'s' if len(good) != 1 else ''} classified by {len(columns)} model{'s' if len(columns) != 1 else ''}."
+
+
+# --- feature maps ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LayerNames:
+    """A model's graph node names and module paths (for the layer picker's completion)."""
+
+    model: str
+    names: tuple[str, ...]
+    default: str  # the first convolution, else the first layer
+
+
+@dataclass(frozen=True)
+class FeatureCapture:
+    """One pane's answer: the activations of a layer (or of a block's branches) on one image."""
+
+    model: str
+    layer: str  # as asked: a node name, or a block path ("inception3a", "layer1.0")
+    image: str
+    weights_key: str
+    weights_label: str
+    pretrained: bool
+    crop: QImage  # the input the network saw
+    input_hw: tuple[int, int]
+    activations: dict[str, Any]  # node name → LayerActivation
+    branch: Any | None  # a BranchView when ``layer`` is an Inception module or residual block
+    summary: ModelSummary
+    notice: str | None = None
+
+
+_extractor: Any = None
+_extractor_lock = threading.Lock()
+
+
+def shared_extractor() -> Any:
+    """The app's one FeatureExtractor, over the shared runner (its model cache); made on first use."""
+    global _extractor
+    with _extractor_lock:
+        if _extractor is None:
+            from explorer.core.features import FeatureExtractor
+
+            _extractor = FeatureExtractor(shared_runner())
+        return _extractor
+
+
+def layer_names(model: str) -> LayerNames:
+    """Every node of ``model``'s graph, then the module paths that are blocks (``layer1.0``)."""
+    from explorer.core.analysis import analyze
+
+    graph = analyze(model).graph
+    nodes = [node for node in graph.nodes if node.name != "input"]
+    names = [node.name for node in nodes]
+    seen = set(names)
+    blocks = [path for path in graph.module_paths() if path and path not in seen]
+    default = next((n.name for n in nodes if n.op.startswith("Conv")), names[0] if names else "")
+    return LayerNames(model, tuple(names + blocks), default)
+
+
+def capture_features(model: str, weights: str | None, image_path: str, layer: str) -> Generator[object, None, FeatureCapture]:
+    """Load ``model`` (untrained when its weights are not cached offline) and capture ``layer``.
+
+    A block path (``inception3a``, ``layer1.0``) captures every branch ``branch_layers`` names.
+    """
+    from explorer.core.analysis import analyze
+    from explorer.core.errors import ExplorerError
+    from explorer.core.features import branch_layers
+
+    yield ClassifyProgress(0, None, f"Analysing {model}…")
+    summary = analyze(model)
+    branch = None
+    if layer in summary.graph:
+        layers = [layer]
+    else:
+        branch = branch_layers(summary, layer)
+        if branch is None:
+            raise ExplorerError(f"{model} has no layer or block named {layer!r}.")
+        layers = list(dict.fromkeys(name for _title, name in branch.items))
+    runner = shared_runner()
+    notice = None
+    try:
+        yield from _progress(runner.load(model, weights, allow_download=True))
+    except ExplorerError as error:
+        notice = f"{model}: {str(error).splitlines()[0]} Using untrained weights."
+        weights = "untrained"
+        yield from _progress(runner.load(model, weights))
+    _net, loaded = runner.loaded(model, weights)
+    extractor = shared_extractor()
+    activations = yield from _progress(extractor.capture(model, image_path, layers, weights=loaded.key, summary=summary))
+    crop = extractor.crop(model, image_path, weights)
+    return FeatureCapture(
+        model=model,
+        layer=layer,
+        image=image_path,
+        weights_key=loaded.key,
+        weights_label=loaded.label,
+        pretrained=loaded.pretrained,
+        crop=pil_to_qimage(crop),
+        input_hw=(crop.height, crop.width),
+        activations=dict(activations),
+        branch=branch,
+        summary=summary,
+        notice=notice,
+    )
+
+
+@dataclass(frozen=True)
+class LayerWeights:
+    """A module's weight tensor with the best weights available offline, and the same layer untrained."""
+
+    model: str
+    layer: str  # the module path
+    label: str  # the weights' label ("ImageNet (embedded)", "untrained", …)
+    pretrained: bool
+    weight: Any  # np.ndarray
+    untrained: Any | None  # np.ndarray at initialisation, when ``weight`` is pretrained
+
+
+def layer_weights(model: str, module_path: str) -> Generator[object, None, LayerWeights | None]:
+    """The weight of ``module_path`` in ``model`` (None when the module has none)."""
+    import numpy as np
+    import torch
+
+    from explorer.core.runner import drain
+    from explorer.core.weights import UNTRAINED, default_weights, load_weights
+
+    runner = shared_runner()
+    key = default_weights(model)
+    loaded = yield from _progress(runner.load(model, key))
+    net, _ = runner.loaded(model, loaded.key)
+    try:
+        module = net.get_submodule(module_path)
+    except AttributeError:
+        return None
+    weight = getattr(module, "weight", None)
+    if not isinstance(weight, torch.Tensor) or weight.dim() < 1:
+        return None
+    values = weight.detach().to("cpu", torch.float32).numpy().copy()
+    untrained = None
+    if loaded.pretrained:
+        yield ClassifyProgress(0, None, f"Building an untrained {model} to compare…")
+        fresh, _ = drain(load_weights(model, UNTRAINED))
+        initial = getattr(fresh.get_submodule(module_path), "weight", None)
+        if isinstance(initial, torch.Tensor) and initial.shape == weight.shape:
+            untrained = initial.detach().to("cpu", torch.float32).numpy().copy()
+    return LayerWeights(model, module_path, loaded.label, loaded.pretrained, np.asarray(values), untrained)
+

@@ -1,0 +1,457 @@
+"""The main window: docks and views wired together. No computation here — jobs go to workers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, QThread, QThreadPool, QTimer
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QFrame,
+    QMessageBox,
+    QScrollArea,
+    QSplitter,
+    QTabWidget,
+    QTextEdit,
+    QWidget,
+)
+
+from explorer.gui import jobs
+from explorer.gui.widgets.catalogue import Catalogue
+from explorer.gui.widgets.charts import ChartsView
+from explorer.gui.widgets.classifier import ClassifierView
+from explorer.gui.widgets.compare import CompareView
+from explorer.gui.widgets.feature_maps import FeatureMapsView
+from explorer.gui.widgets.graph_view import GraphView
+from explorer.gui.widgets.layer_panel import LayerPanel
+from explorer.gui.widgets.layer_table import LayerTable
+from explorer.gui.widgets.weights_view import WeightsView
+from explorer.gui.workers import TaskRunner
+
+if TYPE_CHECKING:
+    from explorer.core.stats import ModelSummary
+    from explorer.gui.dialogs.export_dialog import ExportDialog
+    from explorer.core.zoo.registry import ModelSpec
+
+DEFAULT_MODEL = "resnet18"
+VIEWS = ("graph", "table", "charts", "compare", "classify", "features")
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: QSettings | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle("cnn-explorer")
+        self.settings = settings or QSettings()
+        self.summary: ModelSummary | None = None
+        self.selected: str | None = None
+        self._specs: dict[str, ModelSpec] = {}
+        self._request: tuple[str, str | None, str] | None = None  # what the user asked for last
+        self._compare_pair: tuple[str, str] = ("vgg16", "resnet18")
+
+        self.analysis = TaskRunner(self)
+        self.analysis.result.connect(self._analysis_done)
+        self.analysis.error.connect(self._analysis_failed)
+        self.compare_runner = TaskRunner(self)
+        self.compare_runner.result.connect(self._compare_done)
+        self.compare_runner.error.connect(lambda error: self.statusBar().showMessage(f"Compare: {error}", 8000))
+        self.catalogue_runner = TaskRunner(self)
+        self.catalogue_runner.result.connect(self._catalogue_loaded)
+        self.catalogue_runner.error.connect(self._catalogue_failed)
+        self.user_model_runner = TaskRunner(self)
+        self.user_model_runner.result.connect(self._user_spec_ready)
+        self.user_model_runner.error.connect(lambda error: self.catalogue.show_message(str(error)))
+        self.runners = (self.analysis, self.compare_runner, self.catalogue_runner, self.user_model_runner)
+        # (the classifier's own runner is added once the view exists, in _build_views)
+
+        self._build_views()
+        self.runners += (self.classifier.runner,)
+        self._build_docks()
+        self.runners += (self.weights_view.runner,)
+        self._build_actions()
+        self._build_status_bar()
+        self._restore()
+        self.catalogue_runner.submit(jobs.load_catalogue)
+
+    # --- construction --------------------------------------------------------------------------
+
+    def _build_views(self) -> None:
+        self.graph_view = GraphView()
+        self.charts = ChartsView()
+        self.compare = CompareView()
+        self.classifier = ClassifierView()
+        self.features = FeatureMapsView(image=None)  # filled when first shown (nothing runs before)
+        self._features_started = False
+        self.tabs = QTabWidget(documentMode=True)
+        self.tabs.addTab(self.graph_view, "Graph")
+        self.tabs.addTab(self.charts, "Charts")
+        self.tabs.addTab(self.compare, "Compare")
+        self.tabs.addTab(self.classifier, "Classify")
+        # In a scroll area: two panes side by side must not set the window's minimum width.
+        self.features_page = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame)
+        self.features_page.setWidget(self.features)
+        self.tabs.addTab(self.features_page, "Feature maps")
+        self.setAcceptDrops(True)  # photos dropped anywhere on the window are classified
+        self.tabs.currentChanged.connect(self._tab_changed)
+        self.setCentralWidget(self.tabs)
+        for view in (self.graph_view, self.charts):
+            view.nodeSelected.connect(lambda name, source=view: self.select(name, source=source))
+        self.compare.modelsChanged.connect(self.compare_models)
+
+    def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)  # saveState/restoreState find docks by name
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_docks(self) -> None:
+        self.catalogue = Catalogue()
+        self.catalogue.modelChosen.connect(lambda name: self.open_model(name))
+        self.catalogue.inputShapeEdited.connect(self._input_shape_edited)
+        self.catalogue.modeChanged.connect(self._mode_changed)
+        self.catalogue.openModelFileRequested.connect(self.open_model_file)
+        self.panel = LayerPanel()
+        self.weights_view = WeightsView()
+        layer_box = QSplitter(Qt.Orientation.Vertical)
+        layer_box.addWidget(self.panel)
+        layer_box.addWidget(self.weights_view)
+        layer_box.setStretchFactor(0, 3)
+        layer_box.setStretchFactor(1, 2)
+        self.table = LayerTable()
+        self.table.nodeSelected.connect(lambda name: self.select(name, source=self.table))
+        self.catalogue_dock = self._dock("Models", "catalogue", self.catalogue, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.panel_dock = self._dock("Layer", "layer_panel", layer_box, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.table_dock = self._dock("Layer table", "layer_table", self.table, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.resizeDocks([self.catalogue_dock, self.panel_dock], [260, 380], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.table_dock], [220], Qt.Orientation.Vertical)
+
+    def _action(self, text: str, shortcut: QKeySequence | str | None, slot: Any, menu: Any) -> QAction:
+        action = QAction(text, self)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    def _build_actions(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self._action("Open images to classify…", QKeySequence.StandardKey.Open, self.open_images, file_menu)
+        self._action("Paste image", QKeySequence.StandardKey.Paste, self.paste_image, file_menu)
+        self._action("Open model file…", "Ctrl+Shift+O", self.open_model_file, file_menu)
+        self._action("Save graph image…", "Ctrl+Shift+S", self.save_graph_image, file_menu)
+        self._action("Export layer table…", "Ctrl+Shift+E", self.export_table, file_menu)
+        self._action("Export to ONNX…", "Ctrl+E", self.open_export_dialog, file_menu)
+        file_menu.addSeparator()
+        self._action("Quit", QKeySequence.StandardKey.Quit, self.close, file_menu)
+        view_menu = bar.addMenu("&View")
+        views = (
+            ("Graph", "graph"), ("Layer table", "table"), ("Charts", "charts"), ("Compare", "compare"),
+            ("Classify", "classify"), ("Feature maps", "features"),
+        )  # fmt: skip
+        for i, (label, view) in enumerate(views):
+            self._action(label, f"Ctrl+{i + 1}", lambda checked=False, v=view: self.show_view(v), view_menu)
+        self._action("Show selected layer's feature maps", "Ctrl+Shift+F", lambda: self.send_to_features(), view_menu)
+        view_menu.addSeparator()
+        self._action("Find layer…", QKeySequence.StandardKey.Find, self._find_layer, view_menu)
+        self._action("Fit graph to view", "Ctrl+0", lambda: self.graph_view.fit(), view_menu)
+        self._action("Expand all blocks", "Ctrl+Shift+=", lambda: self.graph_view.expand_all(), view_menu)
+        self._action("Collapse blocks", "Ctrl+Shift+-", lambda: self.graph_view.collapse_to_default(), view_menu)
+        view_menu.addSeparator()
+        for dock in (self.catalogue_dock, self.panel_dock, self.table_dock):
+            view_menu.addAction(dock.toggleViewAction())
+        help_menu = bar.addMenu("&Help")
+        self._action("About cnn-explorer", QKeySequence.StandardKey.HelpContents, self.show_about, help_menu)
+
+    def _build_status_bar(self) -> None:
+        self.totals_label = QLabel()
+        self.device_label = QLabel()
+        self.statusBar().addPermanentWidget(self.totals_label)
+        self.statusBar().addPermanentWidget(self.device_label)
+
+    # --- settings ------------------------------------------------------------------------------
+
+    def _restore(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        state = self.settings.value("window/state")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1500, 950)
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+        self._request = (
+            str(self.settings.value("model/name", DEFAULT_MODEL)),
+            self.settings.value("model/input") or None,
+            str(self.settings.value("model/mode", "eval")),
+        )
+
+    def closeEvent(self, event: Any) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+        for runner in self.runners:
+            runner.cancel()
+        self.features.cancel()
+        super().closeEvent(event)
+
+    # --- the catalogue -------------------------------------------------------------------------
+
+    def _catalogue_loaded(self, result: jobs.Catalogue) -> None:
+        self._specs = {spec.name: spec for spec in result.specs}
+        self.catalogue.set_specs(result.specs)
+        self.device_label.setText(result.device)
+        self.compare.set_model_names(list(self._specs), *self._compare_pair)
+        self.classifier.set_model_names(list(self._specs))
+        if self._features_started:
+            self.features.set_model_names(list(self._specs))
+        name, shape, mode = self._request or (DEFAULT_MODEL, None, "eval")
+        if name not in self._specs and not jobs.is_user_reference(name):
+            name, shape = DEFAULT_MODEL, None
+        self.open_model(name, shape, mode)
+
+    def _catalogue_failed(self, error: BaseException) -> None:
+        QMessageBox.critical(self, "cnn-explorer", f"The model catalogue could not be loaded:\n{error}")
+
+    # --- analysis ------------------------------------------------------------------------------
+
+    def open_model(self, name: str, input_shape: str | None = None, mode: str | None = None) -> None:
+        """Analyse ``name`` off the GUI thread; a newer request cancels this one."""
+        current_mode = mode or self.catalogue.mode.currentText()
+        if self.summary is not None and self.summary.model != name and input_shape is None:
+            input_shape = None  # a new model starts at its own default input
+        self._request = (name, input_shape, current_mode)
+        self.catalogue.select(name, emit=False)
+        self.catalogue.set_mode(current_mode)
+        self.statusBar().showMessage(f"Analysing {name}…")
+        self.analysis.submit(jobs.analyse, name, input_shape, current_mode)
+
+    def _input_shape_edited(self, text: str) -> None:
+        if self._request:
+            self.open_model(self._request[0], text, self._request[2])
+
+    def _mode_changed(self, mode: str) -> None:
+        if self._request:
+            name, shape, _ = self._request
+            self.open_model(name, shape if shape else None, mode)
+
+    def _analysis_done(self, summary: ModelSummary) -> None:
+        previous = self.summary
+        self.summary = summary
+        self.catalogue.show_message("")
+        self.catalogue.set_input_shape(summary.input_shape)
+        self.graph_view.set_summary(summary)
+        self.table.set_summary(summary)
+        self.charts.set_summary(summary)
+        totals = summary.totals
+        self.totals_label.setText(
+            f"{summary.title} · {len(summary.layers)} layers · params {totals.params:,} · "
+            f"MACs {totals.macs / 1e9:,.3f} G · activations {totals.activation_bytes / 2**20:,.1f} MB"
+        )
+        self.statusBar().showMessage(f"{summary.model}: analysed ({summary.method})", 4000)
+        self.setWindowTitle(f"cnn-explorer — {summary.title}")
+        keep = self.selected if previous is not None and previous.model == summary.model else None
+        self.selected = None
+        if keep and keep in summary.graph:
+            self.select(keep)
+        else:
+            self.panel.show_placeholder()
+        self.settings.setValue("model/name", summary.model)
+        self.settings.setValue("model/mode", summary.mode)
+        self.settings.setValue("model/input", "x".join(map(str, summary.input_shape)))
+
+    def _analysis_failed(self, error: BaseException) -> None:
+        # The previous analysis stays on screen; the message says what to change.
+        self.catalogue.show_message(str(error))
+        self.statusBar().showMessage("Analysis failed — see the message in the Models panel.", 8000)
+        if self.summary is not None:
+            self.catalogue.select(self.summary.model, emit=False)
+            self.catalogue.set_input_shape(self.summary.input_shape)
+            self.catalogue.set_mode(self.summary.mode)
+
+    # --- selection (kept in sync across views) -----------------------------------------------
+
+    def select(self, name: str, *, source: object | None = None) -> None:
+        if self.summary is None or name == self.selected and source is not None:
+            return
+        self.selected = name
+        self.panel.show_layer(self.summary, name)
+        self.weights_view.show_layer(self.summary, name)
+        for view in (self.graph_view, self.table, self.charts):
+            if view is not source:
+                view.select(name)
+        if self._features_started:
+            self.features.follow_selection(self.summary.model, name)
+
+    # --- compare -------------------------------------------------------------------------------
+
+    def compare_models(self, first: str, second: str) -> None:
+        self._compare_pair = (first, second)
+        self.compare_runner.submit(jobs.analyse_pair, first, second)
+
+    def _compare_done(self, pair: tuple[ModelSummary, ModelSummary]) -> None:
+        self.compare.set_summaries(*pair)
+
+    def _tab_changed(self, index: int) -> None:
+        if self.tabs.widget(index) is self.compare and not self.compare.has_summaries():
+            self.compare_models(*self._compare_pair)
+        if self.tabs.widget(index) is self.features_page and not self._features_started:
+            self._start_features()
+
+    # --- feature maps --------------------------------------------------------------------------
+
+    def _start_features(self, layer: str | None = None) -> None:
+        """First showing: the first pane shows the open model at the selected layer."""
+        self._features_started = True
+        model = self.summary.model if self.summary is not None else None
+        if model is not None:
+            self.features.panes[0].set_model(model, layer or self._feature_layer())
+        if self._specs:
+            self.features.set_model_names(list(self._specs))
+        if self.features.image_path is None:
+            from explorer.gui.widgets.feature_maps import DEFAULT_IMAGE
+
+            self.features.set_image(DEFAULT_IMAGE)
+
+    def _feature_layer(self) -> str | None:
+        selected = self.selected
+        if self.summary is None or not selected or selected == "input":
+            return None
+        return selected
+
+    def send_to_features(self, pane: int = 0, layer: str | None = None) -> None:
+        """Show the open model's selected node (or block) in feature pane ``pane``."""
+        if self.summary is None:
+            return
+        layer = layer or self._feature_layer()
+        if not self._features_started:
+            self._start_features(layer)
+        while len(self.features.panes) <= pane:
+            self.features.add_pane()
+        self.features.panes[pane].set_model(self.summary.model, layer)
+        self.tabs.setCurrentWidget(self.features_page)
+
+    # --- commands ------------------------------------------------------------------------------
+
+    def show_view(self, view: str) -> None:
+        if view == "table":
+            self.table_dock.show()
+            self.table_dock.raise_()
+            self.resizeDocks([self.table_dock], [int(self.height() * 0.55)], Qt.Orientation.Vertical)
+            self.table.setFocus()
+            return
+        widget = {
+            "graph": self.graph_view, "charts": self.charts, "compare": self.compare, "classify": self.classifier,
+            "features": self.features_page,
+        }[view]  # fmt: skip
+        self.tabs.setCurrentWidget(widget)
+
+    # --- images to classify (drop, paste, open) --------------------------------------------------
+
+    def dragEnterEvent(self, event: Any) -> None:
+        self.classifier.dragEnterEvent(event)
+
+    def dropEvent(self, event: Any) -> None:
+        self.show_view("classify")
+        self.classifier.dropEvent(event)
+
+    def open_images(self) -> None:
+        self.show_view("classify")
+        self.classifier.open_images()
+
+    def paste_image(self) -> None:
+        focus = QApplication.focusWidget()
+        if isinstance(focus, QLineEdit | QTextEdit):
+            focus.paste()  # Ctrl+V in a text field pastes text, as everywhere
+            return
+        mime = QApplication.clipboard().mimeData()
+        if mime is not None and (mime.hasImage() or mime.hasUrls()):
+            self.show_view("classify")
+            self.classifier.drop_mime_data(mime)
+        else:
+            self.statusBar().showMessage("The clipboard holds no image.", 4000)
+
+    def _find_layer(self) -> None:
+        self.show_view("graph")
+        self.graph_view.start_search()
+
+    def open_model_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open model file", "", "Python files (*.py)")
+        if not path:
+            return
+        factory, ok = QInputDialog.getText(
+            self, "Factory", f"Name of the function in {Path(path).name} that returns the nn.Module:", text="build"
+        )
+        if ok and factory.strip():
+            self.open_user_model(f"{path}:{factory.strip()}")
+
+    def open_user_model(self, reference: str) -> None:
+        self.user_model_runner.submit(jobs.user_spec, reference)
+
+    def _user_spec_ready(self, spec: ModelSpec) -> None:
+        self._specs[spec.name] = spec
+        self.catalogue.add_spec(spec)
+        self.open_model(spec.name)
+
+    def save_graph_image(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save graph", "graph.svg", "SVG (*.svg);;PNG (*.png)")
+        if path:
+            self.graph_view.save_image(path)
+            self.statusBar().showMessage(f"Saved {path}", 4000)
+
+    def export_table(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export layer table", "layers.csv", "CSV (*.csv);;Markdown (*.md)")
+        if path:
+            self.table.export(path)
+            self.statusBar().showMessage(f"Saved {path}", 4000)
+
+    def open_export_dialog(self) -> ExportDialog:
+        from explorer.gui.dialogs.export_dialog import ExportDialog
+
+        selected = [self.summary.model] if self.summary is not None else []
+        names = [name for name, spec in self._specs.items() if not jobs.is_user_reference(name)]
+        dialog = ExportDialog(names, selected, self.settings, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
+
+    def show_about(self) -> None:
+        from explorer import __version__
+
+        papers = sorted({spec.paper for spec in self._specs.values() if spec.paper}, key=lambda p: p.year)
+        references = "".join(f"<li>{p.citation()}</li>" for p in papers)
+        QMessageBox.about(
+            self,
+            "About cnn-explorer",
+            f"<h3>cnn-explorer {__version__}</h3><p>See inside the classic convolutional networks: "
+            f"shapes, parameters, MACs, memory and receptive fields, with the formula behind each number.</p>"
+            f"<p><b>Papers</b></p><ul>{references}</ul>",
+        )
+
+    # --- for tests and screenshot mode --------------------------------------------------------
+
+    def _busy(self) -> bool:
+        return any(runner.busy for runner in self.runners) or self.features.busy
+
+    def wait_idle(self, timeout_ms: int = 60_000) -> bool:
+        """Process events until no job is running, the dialogs' too (tests and --screenshot only)."""
+        deadline = QTimer()
+        deadline.setSingleShot(True)
+        deadline.start(timeout_ms)
+        app = QApplication.instance()
+        pool = QThreadPool.globalInstance()
+        while deadline.isActive():
+            app.processEvents()
+            if not self._busy() and pool.activeThreadCount() == 0:
+                app.processEvents()  # the last queued results
+                if not self._busy():
+                    return True
+            QThread.msleep(10)
+        return False

@@ -1,0 +1,1 @@
+"""The views of the main window; each one displays what explorer.core computed."""

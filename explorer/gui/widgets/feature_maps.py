@@ -1,0 +1,795 @@
+"""Feature maps: what a layer of a CNN responds to in one photo, channel by channel.
+
+A ``FeatureMapsView`` holds two or more ``FeaturePane``s side by side, all fed the same image.
+Each pane picks its own model, weights and layer and shows the layer's channels as one mosaic
+(a pyqtgraph ImageItem with a colormap). Clicking a channel opens it large, with its histogram
+and an overlay on the input crop; clicking a position in the large view draws its receptive
+field on the crop. An Inception module or a residual block shows its branches side by side.
+Every capture runs in a worker; a newer request cancels the older.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF, QStringListModel, Qt, Signal
+from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QImage, QPen, QPixmap
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QCompleter,
+    QFileDialog,
+    QFrame,
+    QGraphicsRectItem,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from explorer.gui import jobs
+from explorer.gui.workers import TaskRunner
+
+if TYPE_CHECKING:
+    from explorer.core.features import LayerActivation
+
+PAGE_SIZE = 256
+PADDING = 1
+COLORMAP = "viridis"
+DEFAULT_IMAGE = jobs.SAMPLE_IMAGES / "cat-chelsea.png"
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp);;All files (*)"
+NORMALISE_MODES = (("per channel", "channel"), ("per layer", "layer"))
+
+
+def _grid_columns(count: int) -> int:
+    return max(1, math.ceil(math.sqrt(count)))
+
+
+def qimage_to_array(image: QImage) -> np.ndarray:
+    """An RGB QImage as a (H, W, 3) uint8 array (a copy)."""
+    rgb = image.convertToFormat(QImage.Format.Format_RGB888)
+    width, height, stride = rgb.width(), rgb.height(), rgb.bytesPerLine()
+    buffer = np.frombuffer(rgb.constBits(), dtype=np.uint8, count=stride * height)
+    return buffer.reshape(height, stride)[:, : width * 3].reshape(height, width, 3).copy()
+
+
+def upsample(values: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A 2-D map resized bilinearly to (height, width) (PIL's float mode)."""
+    from PIL import Image
+
+    picture = Image.fromarray(np.ascontiguousarray(values, dtype=np.float32), mode="F")
+    return np.asarray(picture.resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32)
+
+
+class ClickableImage(pg.ImageItem):
+    """An ImageItem (row-major) that reports left clicks in image coordinates (x=column, y=row)."""
+
+    clicked = Signal(float, float)
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(axisOrder="row-major", **options)
+
+    def mouseClickEvent(self, event: Any) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            position = event.pos()
+            self.clicked.emit(position.x(), position.y())
+            event.accept()
+        else:
+            super().mouseClickEvent(event)
+
+
+def _image_plot(widget: pg.GraphicsLayoutWidget, *, clickable: bool = True) -> tuple[pg.ViewBox, pg.ImageItem]:
+    """A locked-aspect, y-down view box with one image item in it."""
+    box = widget.addViewBox(lockAspect=True, invertY=True, enableMenu=False)
+    box.setMouseEnabled(False, False)
+    item = ClickableImage() if clickable else pg.ImageItem(axisOrder="row-major")
+    item.setColorMap(pg.colormap.get(COLORMAP))
+    box.addItem(item)
+    return box, item
+
+
+class ChannelGrid(pg.GraphicsLayoutWidget):
+    """One mosaic of channels: a single ImageItem; ``channelClicked(index)`` on a tile click."""
+
+    channelClicked = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setBackground(None)
+        self.ci.setContentsMargins(0, 0, 0, 0)
+        self.box, self.image_item = _image_plot(self)
+        self.image_item.clicked.connect(self._clicked)
+        self.channels: list[int] = []  # channel index of each tile, in tile order
+        self.columns = 1
+        self.tile_hw = (1, 1)
+        self.mosaic: np.ndarray | None = None
+
+    def show_channels(self, values: np.ndarray, channels: Sequence[int]) -> np.ndarray:
+        """Tile ``values[channels]`` (each in [0, 1]) with the core's ``tile_channels``."""
+        from explorer.core.features import tile_channels
+
+        self.channels = list(channels)
+        self.columns = _grid_columns(len(self.channels))
+        self.tile_hw = (int(values.shape[-2]), int(values.shape[-1])) if values.ndim == 3 else (1, 1)
+        mosaic = np.asarray(tile_channels(values, self.channels, columns=self.columns, padding=PADDING), dtype=np.float32)
+        self.mosaic = mosaic
+        self.image_item.setImage(mosaic, levels=(0.0, 1.0), autoLevels=False)
+        self.box.autoRange(padding=0.01)
+        return mosaic
+
+    def clear(self) -> None:
+        self.channels, self.mosaic = [], None
+        self.image_item.clear()
+
+    def channel_at(self, x: float, y: float) -> int | None:
+        """The channel under mosaic position (x, y), or None on the padding or outside."""
+        if not self.channels:
+            return None
+        height, width = self.tile_hw
+        column, dx = divmod(int(math.floor(x)), width + PADDING)
+        row, dy = divmod(int(math.floor(y)), height + PADDING)
+        if x < 0 or y < 0 or column >= self.columns or dx >= width or dy >= height:
+            return None
+        tile = row * self.columns + column
+        return self.channels[tile] if tile < len(self.channels) else None
+
+    def tile_centre(self, channel: int) -> QPointF:
+        """The mosaic coordinates of ``channel``'s tile centre (tests and keyboard use)."""
+        tile = self.channels.index(channel)
+        row, column = divmod(tile, self.columns)
+        height, width = self.tile_hw
+        return QPointF(column * (width + PADDING) + width / 2, row * (height + PADDING) + height / 2)
+
+    def _clicked(self, x: float, y: float) -> None:
+        channel = self.channel_at(x, y)
+        if channel is not None:
+            self.channelClicked.emit(channel)
+
+
+class BranchGrid(QFrame):
+    """A small titled grid of one branch of a block."""
+
+    def __init__(self, title: str, node: str, activation: LayerActivation, mode: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.title, self.node, self.activation = title, node, activation
+        self.channels = int(activation.shape[0]) if activation.shape else 0
+        self.label = QLabel(f"<b>{title}</b><br><small>{node} · {self._shape_text()}</small>")
+        self.label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.label.setWordWrap(True)
+        self.grid = ChannelGrid()
+        self.grid.setMinimumSize(120, 120)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.label)
+        layout.addWidget(self.grid, 1)
+        values = activation.normalised(mode)
+        if values.ndim == 3:
+            self.grid.show_channels(values, list(range(min(self.channels, PAGE_SIZE))))
+
+    def _shape_text(self) -> str:
+        shape = "×".join(str(s) for s in self.activation.shape)
+        return f"{self.channels} ch ({shape})"
+
+
+class FeaturePane(QFrame):
+    """One model × weights × layer, and its channels on the view's image."""
+
+    layerChanged = Signal(str)
+    removeRequested = Signal(object)
+    captured = Signal(object)  # the FeatureCapture shown
+
+    def __init__(self, parent: QWidget | None = None, *, removable: bool = True) -> None:
+        super().__init__(parent)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.image_path: str | None = None
+        self.capture: jobs.FeatureCapture | None = None
+        self.activation: LayerActivation | None = None
+        self.branch_grids: list[BranchGrid] = []
+        self.page = 0
+        self.order: list[int] = []
+        self.selected_channel: int | None = None
+        self.rf_box: tuple[int, int, int, int] | None = None
+        self.error: str | None = None
+        self._names: jobs.LayerNames | None = None
+        self._pending_layer: str | None = None
+
+        self.names_runner = TaskRunner(self)
+        self.names_runner.result.connect(self._names_ready)
+        self.names_runner.error.connect(self._failed)
+        self.runner = TaskRunner(self)
+        self.runner.progress.connect(self._progress)
+        self.runner.result.connect(self._show_capture)
+        self.runner.error.connect(self._failed)
+
+        # pickers
+        self.model_box = QComboBox()
+        self.model_box.setMinimumContentsLength(14)
+        self.weights_box = QComboBox()
+        self.weights_box.setMinimumContentsLength(18)
+        self.layer_box = QComboBox()
+        self.layer_box.setEditable(True)
+        self.layer_box.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.layer_box.setMinimumContentsLength(16)
+        self.layer_box.setToolTip("A layer (layer1.0.conv1), or an Inception module / residual block (inception3a, layer1.0)")
+        self._completion = QStringListModel(self)
+        completer = QCompleter(self._completion, self)
+        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        completer.setFilterMode(Qt.MatchFlag.MatchContains)
+        self.layer_box.setCompleter(completer)
+        self.remove_button = QToolButton(text="✕")
+        self.remove_button.setToolTip("Remove this pane")
+        self.remove_button.setVisible(removable)
+        self.remove_button.clicked.connect(lambda: self.removeRequested.emit(self))
+        pickers = QHBoxLayout()
+        pickers.addWidget(self.model_box, 2)
+        pickers.addWidget(self.weights_box, 3)
+        pickers.addWidget(self.layer_box, 3)
+        pickers.addWidget(self.remove_button)
+
+        # title, badge, controls
+        self.title = QLabel("—")
+        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.badge = QLabel("untrained weights")
+        self.badge.setToolTip("Random initialisation: these maps show what an untrained network computes")
+        self.badge.setStyleSheet("QLabel { background: #c62828; color: white; border-radius: 4px; padding: 1px 6px; font-weight: bold; }")
+        self.badge.setVisible(False)
+        title_row = QHBoxLayout()
+        title_row.addWidget(self.title, 1)
+        title_row.addWidget(self.badge)
+
+        self.normalise_box = QComboBox()
+        for text, mode in NORMALISE_MODES:
+            self.normalise_box.addItem(f"normalise {text}", mode)
+        self.normalise_box.setToolTip("Scale each channel to its own range, or every channel to the layer's range")
+        self.sort_box = QCheckBox("sort by strength")
+        self.sort_box.setToolTip("Strongest channels (by mean activation) first")
+        self.prev_button = QToolButton(text="◀")
+        self.next_button = QToolButton(text="▶")
+        self.page_label = QLabel("")
+        self.save_button = QPushButton("Save PNG…")
+        controls = QHBoxLayout()
+        controls.addWidget(self.normalise_box)
+        controls.addWidget(self.sort_box)
+        controls.addStretch(1)
+        controls.addWidget(self.prev_button)
+        controls.addWidget(self.page_label)
+        controls.addWidget(self.next_button)
+        controls.addWidget(self.save_button)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.status.setStyleSheet("QLabel { color: palette(placeholder-text); }")
+
+        # the channel grid, or the branches of a block
+        self.grid = ChannelGrid()
+        self.grid.setMinimumHeight(200)
+        self.grid.channelClicked.connect(self.open_channel)
+        self.branch_host = QWidget()
+        self.branch_row = QHBoxLayout(self.branch_host)
+        self.branch_row.setContentsMargins(0, 0, 0, 0)
+        self.branch_summary = QLabel("")
+        self.branch_summary.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        branches = QWidget()
+        branch_layout = QVBoxLayout(branches)
+        branch_layout.setContentsMargins(0, 0, 0, 0)
+        branch_layout.addWidget(self.branch_host, 1)
+        branch_layout.addWidget(self.branch_summary)
+        self.branch_area = QScrollArea()
+        self.branch_area.setWidgetResizable(True)
+        self.branch_area.setWidget(branches)
+        self.branch_area.setVisible(False)
+
+        # the large view of one channel: the channel, its histogram, the overlay on the input crop
+        self.detail = pg.GraphicsLayoutWidget()
+        self.detail.setBackground(None)
+        self.detail.setMinimumHeight(190)
+        self.detail_label = self.detail.addLabel("", row=0, col=0, colspan=3)
+        self.detail_box = self.detail.addViewBox(row=1, col=0, lockAspect=True, invertY=True, enableMenu=False)
+        self.detail_box.setMouseEnabled(False, False)
+        self.detail_image = ClickableImage()
+        self.detail_image.setColorMap(pg.colormap.get(COLORMAP))
+        self.detail_box.addItem(self.detail_image)
+        self.detail_marker = QGraphicsRectItem()
+        self.detail_marker.setPen(pg.mkPen("#ff5252", width=0))
+        self.detail_marker.setVisible(False)
+        self.detail_box.addItem(self.detail_marker)
+        self.detail_image.clicked.connect(lambda x, y: self.select_position(int(y), int(x)))
+        self.histogram = self.detail.addPlot(row=1, col=1)
+        self.histogram.setMouseEnabled(False, False)
+        self.histogram.setMenuEnabled(False)
+        self.histogram.hideButtons()
+        self.histogram.setLabel("bottom", "activation")
+        self.histogram_curve = self.histogram.plot([0, 1], [0], stepMode="center", fillLevel=0, brush=(70, 130, 180, 160), pen="#4682b4")
+        self.crop_box = self.detail.addViewBox(row=1, col=2, lockAspect=True, invertY=True, enableMenu=False)
+        self.crop_box.setMouseEnabled(False, False)
+        self.crop_image = pg.ImageItem(axisOrder="row-major")
+        self.overlay_image = pg.ImageItem(axisOrder="row-major")
+        self.overlay_image.setColorMap(pg.colormap.get("inferno"))
+        self.overlay_image.setOpacity(0.55)
+        self.crop_box.addItem(self.crop_image)
+        self.crop_box.addItem(self.overlay_image)
+        self.rf_item = QGraphicsRectItem()
+        pen = QPen(QColor("#00e5ff"))
+        pen.setWidthF(2.0)
+        pen.setCosmetic(True)
+        self.rf_item.setPen(pen)
+        self.rf_item.setVisible(False)
+        self.crop_box.addItem(self.rf_item)
+        self.detail.ci.layout.setColumnStretchFactor(1, 1)
+        self.detail.setVisible(False)
+
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        host = QWidget()
+        host_layout = QVBoxLayout(host)
+        host_layout.setContentsMargins(0, 0, 0, 0)
+        host_layout.addWidget(self.grid, 1)
+        host_layout.addWidget(self.branch_area, 1)
+        splitter.addWidget(host)
+        splitter.addWidget(self.detail)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        splitter.setChildrenCollapsible(False)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addLayout(pickers)
+        layout.addLayout(title_row)
+        layout.addLayout(controls)
+        layout.addWidget(self.status)
+        layout.addWidget(splitter, 1)
+
+        self.model_box.currentTextChanged.connect(self._model_changed)
+        self.weights_box.activated.connect(lambda _i: self.refresh())
+        self.layer_box.activated.connect(lambda _i: self.set_layer(self.layer_box.currentText()))
+        self.layer_box.lineEdit().returnPressed.connect(lambda: self.set_layer(self.layer_box.currentText()))
+        self.normalise_box.currentIndexChanged.connect(lambda _i: self._redraw())
+        self.sort_box.toggled.connect(lambda _on: self._reorder())
+        self.prev_button.clicked.connect(lambda: self.set_page(self.page - 1))
+        self.next_button.clicked.connect(lambda: self.set_page(self.page + 1))
+        self.save_button.clicked.connect(self._save_dialog)
+        self._update_paging()
+
+    # --- public API --------------------------------------------------------------------------
+
+    def set_model_names(self, names: Sequence[str]) -> None:
+        current = self.model_box.currentText()
+        self.model_box.blockSignals(True)
+        self.model_box.clear()
+        self.model_box.addItems(list(names))
+        if current:
+            self.model_box.setCurrentText(current)
+        self.model_box.blockSignals(False)
+        if self.model_box.currentText() != current:
+            self._model_changed(self.model_box.currentText())
+
+    def set_model(self, name: str, layer: str | None = None) -> None:
+        """Show ``name`` (added to the picker if missing); ``layer`` to pick at once."""
+        if layer is not None:
+            self._pending_layer = layer
+        if self.model_box.findText(name) < 0:
+            self.model_box.addItem(name)
+        if self.model_box.currentText() == name:
+            if layer is not None:
+                self.set_layer(layer)
+            return
+        self.model_box.setCurrentText(name)
+
+    def model(self) -> str:
+        return self.model_box.currentText()
+
+    def weights(self) -> str | None:
+        return self.weights_box.currentData()
+
+    def layer(self) -> str:
+        return self.layer_box.currentText().strip()
+
+    def set_layer(self, name: str) -> None:
+        """A node name (``layer1.0.conv1``) or a block path (``inception3a``, ``layer1.0``)."""
+        name = name.strip()
+        if not name:
+            return
+        self._pending_layer = None
+        changed = name != self.layer() or self.capture is None or self.capture.layer != name
+        self.layer_box.setCurrentText(name)
+        if changed:
+            self.layerChanged.emit(name)
+        self.refresh()
+
+    def set_image(self, path: str | Path) -> None:
+        self.image_path = str(path)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Capture again for the current model, weights, layer and image (in the worker)."""
+        model, layer = self.model(), self.layer()
+        if not model or not layer or not self.image_path or self._pending_layer is not None:
+            return
+        if self._names is not None and self._names.model == model and layer not in self._names.names:
+            self._set_status(f"{model} has no layer or block named {layer!r}.", error=True)
+            return
+        self.error = None
+        self._set_status(f"Capturing {layer}…")
+        self.runner.submit(jobs.capture_features, model, self.weights(), self.image_path, layer)
+
+    @property
+    def busy(self) -> bool:
+        return self.runner.busy or self.names_runner.busy
+
+    def set_page(self, page: int) -> None:
+        pages = self.page_count()
+        self.page = max(0, min(page, pages - 1))
+        self._redraw()
+
+    def page_count(self) -> int:
+        return max(1, math.ceil(len(self.order) / PAGE_SIZE))
+
+    def page_channels(self) -> list[int]:
+        return self.order[self.page * PAGE_SIZE : (self.page + 1) * PAGE_SIZE]
+
+    def normalise_mode(self) -> str:
+        return self.normalise_box.currentData()
+
+    def set_normalise(self, mode: str) -> None:
+        self.normalise_box.setCurrentIndex(self.normalise_box.findData(mode))
+
+    def set_sorted(self, on: bool) -> None:
+        self.sort_box.setChecked(on)
+
+    def open_channel(self, channel: int) -> None:
+        """The large view of ``channel``: the map, its histogram, and its overlay on the input crop."""
+        if self.activation is None or self.capture is None or self.activation.values.ndim != 3:
+            return
+        self.selected_channel = channel
+        values = self.activation.values[channel]
+        stats = self.activation.channels[channel]
+        scaled = self.activation.normalised(self.normalise_mode())[channel]
+        self.detail_image.setImage(scaled, levels=(0.0, 1.0), autoLevels=False)
+        self.detail_box.autoRange(padding=0.02)
+        counts, edges = np.histogram(values, bins=40)
+        self.histogram_curve.setData(edges, counts)
+        self.histogram.setTitle(f"{values.size} values", size="8pt")
+        crop = qimage_to_array(self.capture.crop)
+        self.crop_image.setImage(crop, autoLevels=False, levels=(0, 255))
+        height, width = crop.shape[:2]
+        self.overlay_image.setImage(upsample(scaled, height, width), levels=(0.0, 1.0), autoLevels=False)
+        self.crop_box.autoRange(padding=0.02)
+        self.detail_label.setText(
+            f"channel {channel} · min {stats.min:.3g} · max {stats.max:.3g} · mean {stats.mean:.3g} · "
+            f"{100 * stats.zero_fraction:.0f} % zero — click a position to see its receptive field",
+            size="9pt",
+        )
+        self.rf_box = None
+        self.rf_item.setVisible(False)
+        self.detail_marker.setVisible(False)
+        self.detail.setVisible(True)
+
+    def close_channel(self) -> None:
+        self.selected_channel = None
+        self.rf_box = None
+        self.detail.setVisible(False)
+
+    def select_position(self, row: int, col: int) -> tuple[int, int, int, int] | None:
+        """Highlight the receptive field of activation ``(row, col)`` on the input crop."""
+        from explorer.core.features import receptive_box
+
+        if self.activation is None or self.capture is None or self.activation.values.ndim != 3:
+            return None
+        height, width = self.activation.values.shape[-2:]
+        if not (0 <= row < height and 0 <= col < width):
+            return None
+        stats = self.capture.summary.layer(self.activation.layer)
+        top, left, bottom, right = receptive_box(stats, row, col, self.capture.input_hw)
+        self.rf_box = (top, left, bottom, right)
+        self.rf_item.setRect(QRectF(left, top, right - left + 1, bottom - top + 1))
+        self.rf_item.setVisible(True)
+        self.detail_marker.setRect(QRectF(col, row, 1, 1))
+        self.detail_marker.setVisible(True)
+        self.status.setText(
+            f"({row}, {col}) of {self.activation.layer} sees input rows {top}–{bottom}, columns {left}–{right} "
+            f"({bottom - top + 1}×{right - left + 1} px)"
+        )
+        return self.rf_box
+
+    def grid_image(self) -> np.ndarray | None:
+        return self.grid.image_item.image
+
+    def save_png(self, path: str | Path) -> bool:
+        """The current grid (or the branch grids) as a PNG, at screen resolution."""
+        widget = self.branch_host if self.branch_area.isVisible() or self.branch_grids else self.grid
+        if self.branch_grids:
+            widget = self.branch_area.widget()
+        pixmap = widget.grab()
+        if pixmap.isNull() or pixmap.width() < 2:  # never shown yet: render the mosaic itself
+            mosaic = self.grid.mosaic
+            if mosaic is None:
+                return False
+            lut = pg.colormap.get(COLORMAP).getLookupTable(0.0, 1.0, 256, alpha=False)
+            rgb = np.ascontiguousarray(lut[np.clip((mosaic * 255).astype(int), 0, 255)], dtype=np.uint8)
+            image = QImage(rgb.data, rgb.shape[1], rgb.shape[0], 3 * rgb.shape[1], QImage.Format.Format_RGB888).copy()
+            return image.save(str(path), "PNG")
+        return pixmap.save(str(path), "PNG")
+
+    # --- internals --------------------------------------------------------------------------
+
+    def _set_status(self, text: str, *, error: bool = False) -> None:
+        self.status.setText(text)
+        self.status.setStyleSheet("QLabel { color: #c62828; }" if error else "QLabel { color: palette(placeholder-text); }")
+        if error:
+            self.error = text
+
+    def _model_changed(self, name: str) -> None:
+        from explorer.core.weights import weight_options
+
+        self.weights_box.clear()
+        self._names = None
+        self._completion.setStringList([])
+        if not name:
+            return
+        try:
+            options = weight_options(name)
+        except Exception as error:  # a user model without weight sources, say
+            self._set_status(str(error), error=True)
+            options = []
+        for option in options:
+            self.weights_box.addItem(option.label, option.key)
+            self.weights_box.setItemData(self.weights_box.count() - 1, f"status: {option.status}", Qt.ItemDataRole.ToolTipRole)
+        self._set_status(f"Reading {name}'s layers…")
+        self.names_runner.submit(jobs.layer_names, name)
+
+    def _names_ready(self, names: jobs.LayerNames) -> None:
+        if names.model != self.model():
+            return
+        self._names = names
+        self._completion.setStringList(list(names.names))
+        self.layer_box.blockSignals(True)
+        current = self._pending_layer or (self.layer() if self.layer() in names.names else names.default)
+        self.layer_box.clear()
+        self.layer_box.addItems(list(names.names))
+        self.layer_box.setCurrentText(current)
+        self.layer_box.blockSignals(False)
+        self._pending_layer = None
+        self.set_layer(current)
+
+    def _progress(self, event: Any) -> None:
+        message = getattr(event, "message", None)
+        if message:
+            self._set_status(message)
+
+    def _failed(self, error: BaseException) -> None:
+        self._set_status(str(error) or type(error).__name__, error=True)
+
+    def _show_capture(self, capture: jobs.FeatureCapture) -> None:
+        self.capture = capture
+        self.page = 0
+        self.close_channel()
+        untrained = not capture.pretrained
+        self.badge.setVisible(untrained)
+        if capture.branch is None:
+            self.activation = capture.activations[capture.layer]
+        else:
+            last = capture.branch.items[-1][1]
+            self.activation = capture.activations[last]
+        shape = "×".join(str(s) for s in self.activation.shape)
+        kind = f" ({capture.branch.kind} block)" if capture.branch is not None else ""
+        self.title.setText(f"<b>{capture.layer}</b>{kind} · {shape} · <i>{capture.weights_label}</i>")
+        self.title.setToolTip(f"{capture.model} · {Path(capture.image).name}")
+        self._set_status(capture.notice or f"{capture.model} on {Path(capture.image).name}")
+        self._reorder(redraw=False)
+        self._redraw()
+        self.captured.emit(capture)
+
+    def _reorder(self, *, redraw: bool = True) -> None:
+        if self.activation is None:
+            self.order = []
+        elif self.sort_box.isChecked():
+            self.order = list(self.activation.order_by_strength())
+        else:
+            self.order = list(range(len(self.activation.channels)))
+        self.page = 0
+        if redraw:
+            self._redraw()
+
+    def _redraw(self) -> None:
+        self._clear_branches()
+        capture, activation = self.capture, self.activation
+        if capture is None or activation is None:
+            self.grid.clear()
+            self._update_paging()
+            return
+        mode = self.normalise_mode()
+        if capture.branch is not None:
+            self._show_branches(capture, mode)
+        elif activation.values.ndim == 3:
+            self.grid.show_channels(activation.normalised(mode), self.page_channels())
+        else:  # a vector (a Linear layer's output): one row of values
+            flat = activation.normalised(mode).reshape(1, 1, -1)
+            self.grid.show_channels(flat, [0])
+        self.grid.setVisible(capture.branch is None)
+        self.branch_area.setVisible(capture.branch is not None)
+        self._update_paging()
+        if self.selected_channel is not None and self.detail.isVisible():
+            self.open_channel(self.selected_channel)
+
+    def _show_branches(self, capture: jobs.FeatureCapture, mode: str) -> None:
+        counts = []
+        for title, node in capture.branch.items:
+            activation = capture.activations[node]
+            grid = BranchGrid(title, node, activation, mode)
+            grid.grid.channelClicked.connect(lambda channel, a=activation: self._open_branch_channel(a, channel))
+            self.branch_grids.append(grid)
+            self.branch_row.addWidget(grid, 1)
+            counts.append(grid.channels)
+        if capture.branch.kind == "inception":
+            *branches, total = counts if len(counts) > 4 else (*counts, sum(counts))
+            self.branch_summary.setText(" + ".join(str(c) for c in branches) + f" = {total} cat channels")
+        else:
+            self.branch_summary.setText("block input → branch (+ shortcut) = sum → ReLU")
+
+    def _open_branch_channel(self, activation: LayerActivation, channel: int) -> None:
+        self.activation = activation
+        self.open_channel(channel)
+
+    def _clear_branches(self) -> None:
+        for grid in self.branch_grids:
+            self.branch_row.removeWidget(grid)
+            grid.deleteLater()
+        self.branch_grids = []
+        self.branch_summary.setText("")
+
+    def _update_paging(self) -> None:
+        total = len(self.order)
+        paged = total > PAGE_SIZE and (self.capture is None or self.capture.branch is None)
+        for widget in (self.prev_button, self.next_button, self.page_label):
+            widget.setVisible(paged)
+        if paged:
+            first = self.page * PAGE_SIZE
+            self.page_label.setText(f"channels {first + 1}–{min(first + PAGE_SIZE, total)} of {total}")
+            self.prev_button.setEnabled(self.page > 0)
+            self.next_button.setEnabled(self.page < self.page_count() - 1)
+
+    def _save_dialog(self) -> None:
+        default = f"{self.model()}-{self.layer()}.png".replace(":", "_")
+        path, _ = QFileDialog.getSaveFileName(self, "Save feature maps", default, "PNG image (*.png)")
+        if path:
+            self.save_png(path)
+
+
+class FeatureMapsView(QWidget):
+    """Feature panes side by side on one image."""
+
+    imageChanged = Signal(str)
+    layerChanged = Signal(str, str)  # model, layer of a pane whose layer changed
+
+    def __init__(self, parent: QWidget | None = None, *, image: str | Path | None = DEFAULT_IMAGE) -> None:
+        super().__init__(parent)
+        self.setAcceptDrops(True)
+        self.image_path: str | None = None
+        self.panes: list[FeaturePane] = []
+        self._model_names: list[str] = []
+
+        self.open_button = QPushButton("Open image…")
+        self.open_button.clicked.connect(self.open_image)
+        self.add_button = QPushButton("Add pane")
+        self.add_button.clicked.connect(lambda: self.add_pane())
+        self.image_label = QLabel("")
+        self.image_label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.thumbnail = QLabel()
+        self.thumbnail.setFixedSize(40, 40)
+        self.thumbnail.setScaledContents(True)
+        toolbar = QHBoxLayout()
+        toolbar.addWidget(self.thumbnail)
+        toolbar.addWidget(self.image_label, 1)
+        toolbar.addWidget(self.open_button)
+        toolbar.addWidget(self.add_button)
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setChildrenCollapsible(False)
+        layout = QVBoxLayout(self)
+        layout.addLayout(toolbar)
+        layout.addWidget(self.splitter, 1)
+
+        self.add_pane()
+        self.add_pane()
+        if image is not None:
+            self.set_image(image)
+
+    # --- panes --------------------------------------------------------------------------------
+
+    def set_model_names(self, names: Sequence[str], defaults: Sequence[str] = ("resnet18", "vgg16", "googlenet", "alexnet")) -> None:
+        self._model_names = list(names)
+        for index, pane in enumerate(self.panes):
+            had = pane.model()
+            pane.set_model_names(self._model_names)
+            if not had:
+                self._pick_default(pane, index, defaults)
+
+    def _pick_default(self, pane: FeaturePane, index: int, defaults: Sequence[str]) -> None:
+        available = [n for n in defaults if n in self._model_names] or self._model_names
+        if available:
+            pane.set_model(available[index % len(available)])
+
+    def add_pane(self, model: str | None = None, layer: str | None = None) -> FeaturePane:
+        pane = FeaturePane(removable=bool(self.panes))
+        pane.removeRequested.connect(self.remove_pane)
+        pane.layerChanged.connect(lambda name, p=pane: self.layerChanged.emit(p.model(), name))
+        self.panes.append(pane)
+        self.splitter.addWidget(pane)
+        if self.image_path:
+            pane.image_path = self.image_path
+        if self._model_names:
+            pane.set_model_names(self._model_names)
+        if model is not None:
+            pane.set_model(model, layer)
+        elif self._model_names:
+            self._pick_default(pane, len(self.panes) - 1, ("resnet18", "vgg16", "googlenet", "alexnet"))
+        return pane
+
+    def remove_pane(self, pane: FeaturePane) -> None:
+        if pane not in self.panes or pane is self.panes[0]:
+            return
+        self.panes.remove(pane)
+        pane.runner.cancel()
+        pane.names_runner.cancel()
+        pane.setParent(None)
+        pane.deleteLater()
+
+    def follow_selection(self, model: str, name: str) -> bool:
+        """The main window's graph selection: the first pane follows when it shows ``model``."""
+        pane = self.panes[0]
+        if pane.model() != model or not name or name == "input":
+            return False
+        if pane.layer() != name:
+            pane.set_layer(name)
+        return True
+
+    # --- the image ----------------------------------------------------------------------------
+
+    def set_image(self, path: str | Path) -> None:
+        self.image_path = str(path)
+        self.image_label.setText(f"<b>{Path(path).name}</b> — drop an image here or open one")
+        self.image_label.setToolTip(str(path))
+        picture = QImage(str(path))
+        if not picture.isNull():
+            self.thumbnail.setPixmap(QPixmap.fromImage(picture))
+        for pane in self.panes:
+            pane.set_image(self.image_path)
+        self.imageChanged.emit(self.image_path)
+
+    def open_image(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open image", str(jobs.SAMPLE_IMAGES), IMAGE_FILTER)
+        if path:
+            self.set_image(path)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        if self.drop_mime_data(event.mimeData()):
+            event.acceptProposedAction()
+
+    def drop_mime_data(self, mime: Any) -> bool:
+        for url in mime.urls() if mime.hasUrls() else []:
+            if url.isLocalFile() and Path(url.toLocalFile()).is_file():
+                self.set_image(url.toLocalFile())
+                return True
+        return False
+
+    def cancel(self) -> None:
+        for pane in self.panes:
+            pane.runner.cancel()
+            pane.names_runner.cancel()
+
+    @property
+    def busy(self) -> bool:
+        return any(pane.busy for pane in self.panes)
