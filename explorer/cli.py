@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from explorer.core.runner import Classification
+    from explorer.core.runner import Classification, ModelRunner
+    from explorer.core.stats import ModelSummary
+    from explorer.core.weights import LoadedWeights
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -93,9 +95,9 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load_with_progress(runner: object, model: str, weights: str) -> object:
-    """``runner.load`` allowing a download (progress on a terminal), else untrained; returns LoadedWeights."""
-    loading = runner.load(model, weights, allow_download=True, fallback_untrained=True)  # type: ignore[attr-defined]
+def _load_with_progress(runner: ModelRunner, model: str, weights: str) -> LoadedWeights:
+    """``runner.load`` allowing a download (progress on a terminal), else untrained."""
+    loading = runner.load(model, weights, allow_download=True, fallback_untrained=True)
     progress_shown = False
     while True:
         try:
@@ -207,7 +209,7 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     return 1 if any(result.error for result in results) else 0
 
 
-def _feature_layers(summary: object, names: str) -> list[str]:
+def _feature_layers(summary: ModelSummary, names: str) -> list[str]:
     """``--layers``: node names kept; a block name expands to its branch view's nodes."""
     from explorer.core.features import branch_layers, check_layers
 
@@ -215,8 +217,8 @@ def _feature_layers(summary: object, names: str) -> list[str]:
     for name in (n.strip() for n in names.split(",")):
         if not name:
             continue
-        if name not in summary.graph:  # type: ignore[attr-defined]
-            branch = branch_layers(summary, name)  # type: ignore[arg-type]
+        if name not in summary.graph:
+            branch = branch_layers(summary, name)
             if branch is not None:
                 layers.extend(node for _title, node in branch.items)
                 continue
@@ -225,8 +227,24 @@ def _feature_layers(summary: object, names: str) -> list[str]:
         from explorer.core.errors import ExplorerError
 
         raise ExplorerError("--layers names no layer.")
-    check_layers(summary, layers)  # type: ignore[arg-type]
+    check_layers(summary, layers)
     return list(dict.fromkeys(layers))
+
+
+def _feature_weights(model: str, weights: str | None) -> str:
+    """``--weights``: a key or file as given; "pretrained" (and no flag) is the best pretrained option."""
+    from explorer.core.errors import ExplorerError
+    from explorer.core.weights import UNTRAINED, weight_options
+
+    options = weight_options(model)
+    if weights is None:
+        return options[0].key
+    if weights != "pretrained":
+        return weights
+    pretrained = [option.key for option in options if option.key != UNTRAINED]
+    if not pretrained:
+        raise ExplorerError(f"{model} has no pretrained weights.", hint="Use --weights untrained or a weights file.")
+    return pretrained[0]
 
 
 def _cmd_features(args: argparse.Namespace) -> int:
@@ -236,7 +254,6 @@ def _cmd_features(args: argparse.Namespace) -> int:
     from explorer.core.images import load_image
     from explorer.core.paths import check_output_folder
     from explorer.core.runner import ModelRunner
-    from explorer.core.weights import weight_options
 
     summary = analyze(args.model)
     layers = _feature_layers(summary, args.layers)
@@ -246,7 +263,7 @@ def _cmd_features(args: argparse.Namespace) -> int:
             args.out.mkdir()  # one new folder is fine; a missing parent is more likely a typo
         check_output_folder(args.out)
     runner = ModelRunner(args.device)
-    loaded = _load_with_progress(runner, args.model, args.weights or weight_options(args.model)[0].key)
+    loaded = _load_with_progress(runner, args.model, _feature_weights(args.model, args.weights))
     extractor = FeatureExtractor(runner)
     activations = extractor.capture_all(args.model, args.image, layers, weights=loaded.key, summary=summary)
     for notice in runner.notices:

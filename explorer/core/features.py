@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
 NORMALISE_MODES = ("channel", "layer")
 DEFAULT_CACHE_BYTES = 512 * 2**20
+TRACED_MODELS = 4  # traces kept (each holds its model)
 
 
 class UnknownLayerError(ExplorerError):
@@ -333,7 +334,9 @@ class FeatureExtractor:
         self.cache_bytes = cache_bytes
         self.forward_passes = 0  # how many times the network ran (the cache's effect is visible)
         self._lock = threading.RLock()
-        self._traced: dict[tuple[str, str, int], _Traced | None] = {}
+        # Per (model, weights): the trace of the runner's loaded module (None: not traceable).
+        # Bounded, because a trace keeps its module alive after the runner has evicted it.
+        self._traced: OrderedDict[tuple[str, str], tuple[nn.Module, _Traced | None]] = OrderedDict()
         self._images: OrderedDict[tuple[Any, ...], _ImageEntry] = OrderedDict()
 
     # -- public ---------------------------------------------------------------------------------
@@ -413,13 +416,18 @@ class FeatureExtractor:
         return {layer: LayerActivation.from_tensor(layer, outputs[layer][0]) for layer in layers}
 
     def _trace(self, model: str, key: str, net: nn.Module, batch: Tensor) -> _Traced | None:
-        slot = (model, key, id(net))
-        if slot not in self._traced:
+        slot = (model, key)
+        cached = self._traced.get(slot)
+        if cached is None or cached[0] is not net:  # new, or the runner reloaded the model
             try:
-                self._traced[slot] = _Traced(net, batch)
+                traced: _Traced | None = _Traced(net, batch)
             except Exception:  # not fx-traceable: forward hooks reach the module calls
-                self._traced[slot] = None
-        return self._traced[slot]
+                traced = None
+            self._traced[slot] = cached = (net, traced)
+        self._traced.move_to_end(slot)
+        while len(self._traced) > TRACED_MODELS:
+            self._traced.popitem(last=False)
+        return cached[1]
 
     @staticmethod
     def _run(traced: _Traced | None, net: nn.Module, batch: Tensor, layers: Sequence[str]) -> dict[str, Tensor]:

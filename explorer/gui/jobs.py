@@ -298,42 +298,61 @@ def capture_features(model: str, weights: str | None, image_path: str, layer: st
 
 @dataclass(frozen=True)
 class LayerWeights:
-    """A module's weight tensor with the best weights available offline, and the same layer untrained."""
+    """A module's weights (best available offline) and what the view draws, computed in the worker."""
 
     model: str
     layer: str  # the module path
     label: str  # the weights' label ("ImageNet (embedded)", "untrained", …)
     pretrained: bool
-    weight: Any  # np.ndarray
-    untrained: Any | None  # np.ndarray at initialisation, when ``weight`` is pretrained
+    weight: Any  # np.ndarray (the model's own memory on the CPU: not copied)
+    untrained: Any | None  # np.ndarray of the same layer at initialisation, when ``weight`` is pretrained
+    edges: Any  # histogram bin edges, shared by both histograms
+    counts: Any
+    untrained_counts: Any | None
+    tiles: Any | None  # a first convolution's filters as an RGB mosaic (``filter_tiles``)
+    moments: tuple[float, float, float, float]  # mean, std, min, max of ``weight``
 
 
 def layer_weights(model: str, module_path: str) -> Generator[object, None, LayerWeights | None]:
-    """The weight of ``module_path`` in ``model`` (None when the module has none)."""
-    import numpy as np
+    """The weight of ``module_path`` in ``model`` (None when the module has none).
+
+    The untrained comparison comes from the runner's cache too, so selecting another layer of
+    the same model builds nothing.
+    """
     import torch
 
-    from explorer.core.runner import drain
-    from explorer.core.weights import UNTRAINED, default_weights, load_weights
+    from explorer.core.features import filter_tiles, weight_histogram
+    from explorer.core.weights import UNTRAINED, default_weights
 
     runner = shared_runner()
-    key = default_weights(model)
-    loaded = yield from _progress(runner.load(model, key))
-    net, _ = runner.loaded(model, loaded.key)
-    try:
-        module = net.get_submodule(module_path)
-    except AttributeError:
+
+    def weight_of(key: str) -> Generator[object, None, tuple[Any, Any]]:
+        loaded = yield from _progress(runner.load(model, key))
+        net, _ = runner.loaded(model, loaded.key)
+        try:
+            weight = getattr(net.get_submodule(module_path), "weight", None)
+        except AttributeError:
+            return loaded, None
+        if not isinstance(weight, torch.Tensor) or weight.dim() < 1:
+            return loaded, None
+        return loaded, weight.detach().to("cpu", torch.float32).numpy()
+
+    loaded, values = yield from weight_of(default_weights(model))
+    if values is None:
         return None
-    weight = getattr(module, "weight", None)
-    if not isinstance(weight, torch.Tensor) or weight.dim() < 1:
-        return None
-    values = weight.detach().to("cpu", torch.float32).numpy().copy()
     untrained = None
     if loaded.pretrained:
-        yield ClassifyProgress(0, None, f"Building an untrained {model} to compare…")
-        fresh, _ = drain(load_weights(model, UNTRAINED))
-        initial = getattr(fresh.get_submodule(module_path), "weight", None)
-        if isinstance(initial, torch.Tensor) and initial.shape == weight.shape:
-            untrained = initial.detach().to("cpu", torch.float32).numpy().copy()
-    return LayerWeights(model, module_path, loaded.label, loaded.pretrained, np.asarray(values), untrained)
-
+        yield ClassifyProgress(0, None, f"Loading an untrained {model} to compare…")
+        _, untrained = yield from weight_of(UNTRAINED)
+        if untrained is not None and untrained.shape != values.shape:
+            untrained = None
+    both = [values] if untrained is None else [values, untrained]
+    low, high = float(min(v.min() for v in both)), float(max(v.max() for v in both))
+    span = (low, high) if high > low else (low - 0.5, high + 0.5)
+    counts, edges = weight_histogram(values, value_range=span)
+    untrained_counts = weight_histogram(untrained, value_range=span)[0] if untrained is not None else None
+    return LayerWeights(
+        model, module_path, loaded.label, loaded.pretrained, values, untrained,
+        edges, counts, untrained_counts, filter_tiles(values),
+        (float(values.mean()), float(values.std()), float(values.min()), float(values.max())),
+    )  # fmt: skip

@@ -77,31 +77,31 @@ class WeightsView(QWidget):
         self.runner.submit(jobs.layer_weights, summary.model, node.module_path)
 
     def _show(self, weights: jobs.LayerWeights | None) -> None:
+        """Draw what the worker computed (nothing heavy here: fc6 of VGG has 103 M weights)."""
         if weights is None:
             self.clear("This layer has no weight tensor.")
             return
-        from explorer.core.features import filter_tiles, weight_histogram
-
         self.weights = weights
         values = weights.weight
-        both = [values] if weights.untrained is None else [values, weights.untrained]
-        low = float(min(v.min() for v in both))
-        high = float(max(v.max() for v in both))
-        span = (low, high) if high > low else (low - 0.5, high + 0.5)
         self.histogram.clear()
         self.histogram.setVisible(True)
-        counts, edges = weight_histogram(values, value_range=span)
         label = "pretrained" if weights.pretrained else "untrained (initialisation)"
-        self.histogram.plot(edges, counts, stepMode="center", pen=TRAINED_PEN, fillLevel=0, brush=(30, 136, 229, 60), name=label)
-        if weights.untrained is not None:
-            counts, edges = weight_histogram(weights.untrained, value_range=span)
-            self.histogram.plot(edges, counts, stepMode="center", pen=UNTRAINED_PEN, name="untrained (initialisation)")
+        self.histogram.plot(
+            weights.edges, weights.counts, stepMode="center", pen=TRAINED_PEN, fillLevel=0,
+            brush=(30, 136, 229, 60), name=label,
+        )  # fmt: skip
+        if weights.untrained_counts is not None:
+            self.histogram.plot(
+                weights.edges, weights.untrained_counts, stepMode="center", pen=UNTRAINED_PEN,
+                name="untrained (initialisation)",
+            )  # fmt: skip
         shape = "×".join(str(d) for d in values.shape)
+        mean, std, low, high = weights.moments
         self._message(
             f"<b>{weights.layer}.weight</b> · {shape} · {values.size:,} values · <i>{weights.label}</i><br>"
-            f"mean {values.mean():.3g} · std {values.std():.3g} · min {values.min():.3g} · max {values.max():.3g}"
+            f"mean {mean:.3g} · std {std:.3g} · min {low:.3g} · max {high:.3g}"
         )
-        tiles = filter_tiles(values)
+        tiles = weights.tiles
         self.filters.setVisible(tiles is not None)
         self.filters_title.setVisible(tiles is not None)
         if tiles is not None:
