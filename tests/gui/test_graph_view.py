@@ -726,3 +726,40 @@ def test_view_options_are_remembered_by_the_main_window(window, qtbot, settings)
     assert again.graph_view.direction == LEFT_RIGHT and not again.graph_view.fold_repeats
     assert again.left_right_action.isChecked() and again.edge_shapes_action.isChecked()
     again.wait_idle()
+
+
+def test_painting_leaves_none_alone(view):
+    """Painting from Python must not take references from None (PySide6 6.12.0 did, once per
+    void call; on Python 3.11 the process then aborted after enough frames)."""
+    view.set_summary(summary("resnet50"))
+    view.expand_all()
+    view._set_scale(1.0)
+    view.viewport().repaint()
+    before = sys.getrefcount(None)
+    for _ in range(10):
+        view.viewport().repaint()
+    assert sys.getrefcount(None) >= before - 50  # a frame paints hundreds of items, each many calls
+
+
+@pytest.mark.parametrize("model", ["resnet152", "efficientnet_lite0", "vit_b_16"])
+def test_hierarchy_without_repeats_is_the_one_built_without(model):
+    from explorer.gui.widgets.graph_view.hierarchy import hierarchy_of, without_repeats
+
+    graph = summary(model).graph
+    assert without_repeats(build_hierarchy(graph)) == build_hierarchy(graph, repeats=False)
+    assert hierarchy_of(graph) is hierarchy_of(graph)  # built once per graph (by the analysis worker)
+
+
+def test_far_out_one_overview_paints_the_graph_and_clicks_still_select(view, qtbot):
+    view.set_summary(summary("resnet152"))
+    view.expand_all()
+    view.fit()
+    scene = view.scene()
+    assert scene.far and scene.overview.isVisible()
+    assert not any(item.isVisible() for item in scene.nodes.values())  # the overview draws them
+    target = view.node_item("layer2.3.conv2")
+    with qtbot.waitSignal(view.nodeSelected, timeout=1000) as signal:
+        qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=view.mapFromScene(target.scenePos()))
+    assert signal.args == ["layer2.3.conv2"] and target.isVisible() and target.isSelected()
+    view.focus_on("layer2.3.conv2")
+    assert not scene.far and not scene.overview.isVisible() and all(i.isVisible() for i in scene.nodes.values())

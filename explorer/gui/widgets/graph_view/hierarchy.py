@@ -18,6 +18,8 @@ Groups that are not modules are named by a range of one module's parts, ``firstâ
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -395,6 +397,42 @@ def _prefixes(path: str) -> Iterable[str]:
 def build_hierarchy(graph: LayerGraph, *, repeats: bool = True) -> Hierarchy:
     """Every group of ``graph``; with ``repeats``, runs of identical blocks are groups too."""
     return _Builder(graph, repeats).build()
+
+
+def without_repeats(hierarchy: Hierarchy) -> Hierarchy:
+    """The same groups but the runs of repeats (what ``build_hierarchy(repeats=False)`` gives)."""
+    if not hierarchy.repeats:
+        return hierarchy
+    gone = set(hierarchy.of_kind(REPEAT))
+    chains = {node: tuple(g for g in chain if g not in gone) for node, chain in hierarchy.chains.items()}
+    groups: dict[str, Group] = {}
+    for path, group in hierarchy.groups.items():
+        if path in gone:
+            continue
+        parent = group.parent
+        while parent in gone:
+            parent = hierarchy.group(parent).parent
+        groups[path] = group if parent == group.parent else _replace(group, parent=parent)
+    return Hierarchy(MappingProxyType(groups), MappingProxyType(chains), repeats=False)
+
+
+_built: dict[int, tuple[weakref.ref[Any], Hierarchy]] = {}
+_built_lock = threading.Lock()
+
+
+def hierarchy_of(graph: LayerGraph, *, repeats: bool = True) -> Hierarchy:
+    """``build_hierarchy``, remembered per graph: the analysis worker builds it (``jobs.analyse``),
+    so the GUI thread only looks it up when the summary arrives."""
+    with _built_lock:
+        found = _built.get(id(graph))
+        built = found[1] if found is not None and found[0]() is graph else None
+    if built is None:
+        built = build_hierarchy(graph, repeats=True)
+        with _built_lock:
+            for key in [k for k, (ref, _) in _built.items() if ref() is None]:  # graphs gone since
+                del _built[key]
+            _built[id(graph)] = (weakref.ref(graph), built)
+    return built if repeats else without_repeats(built)
 
 
 # --- what a network opens with ---------------------------------------------------------------

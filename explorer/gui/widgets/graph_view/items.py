@@ -163,9 +163,14 @@ class NodeItem(QGraphicsItem):
         theme, node, rect = self._theme, self.node, self._rect
         scale = _scale_of(painter)
         band = zoom_band(scale)
+        labels = self.labels(band)
+        if not labels and not self.isSelected() and self.mark is None:
+            # Far out, where no text fits: the kind's colour, and nothing else (cheap for 1,000 nodes).
+            painter.fillRect(rect, kind_color(node.kind))
+            return
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         # Close up a tint; further out a stronger one; where no text fits, the kind's colour itself.
-        fill = theme.fill(node.kind) if band == 0 else theme.compact_fill(node.kind) if self.labels(band) else kind_color(node.kind)
+        fill = theme.fill(node.kind) if band == 0 else theme.compact_fill(node.kind) if labels else kind_color(node.kind)
         border = QPen(theme.border(node.kind), 1.2)
         if node.is_block:  # cards behind: "there is more inside" (two for a run of repeats)
             painter.setPen(border)
@@ -189,11 +194,11 @@ class NodeItem(QGraphicsItem):
         painter.drawRoundedRect(QRectF(rect.left() + 2, rect.top() + 2, _ACCENT, rect.height() - 4), 2.5, 2.5)
         if self.mark is not None:
             self._paint_mark(painter)
-        for label in self.labels(band):
+        for label in labels:
             painter.setPen(theme.muted if label.muted else theme.text)
             painter.setFont(label.font)
             painter.drawText(label.rect, _ALIGN_LEFT, label.text)
-        if node.is_block and len(self.labels(band)) == 2:
+        if node.is_block and len(labels) == 2:
             self._paint_expander(painter, QPointF(rect.right() - 13, rect.center().y()))
 
     def _paint_mark(self, painter: QPainter) -> None:
@@ -311,6 +316,11 @@ class EdgeItem(QGraphicsItem):
     def boundingRect(self) -> QRectF:
         return self._bounds
 
+    @property
+    def path(self) -> QPainterPath:
+        """The line, without its arrowhead, in scene coordinates (the item sits at the origin)."""
+        return self._path
+
     def shape(self) -> QPainterPath:
         """The line itself, a few pixels wide: hover shows the tensor; the bounding box would
         take tooltips and double-clicks from the frames beneath."""
@@ -328,19 +338,63 @@ class EdgeItem(QGraphicsItem):
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
         theme = self._theme
         color = theme.highlight if self.highlighted else theme.shortcut if self.route.shortcut else theme.edge
+        scale = max(_scale_of(painter), 1e-6)
         width = self.width + (1.0 if self.highlighted else 0.0)
-        width = max(width, 1.0 / max(_scale_of(painter), 1e-6))  # never thinner than a pixel
+        width = max(width, 1.0 / scale)  # never thinner than a pixel
         pen = QPen(color, width)
         pen.setCapStyle(Qt.PenCapStyle.FlatCap)
         if self.route.shortcut:
             pen.setDashPattern([5.0 / max(1.0, width / 1.7), 3.0 / max(1.0, width / 1.7)])
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        close = scale >= 0.2  # further out an arrowhead is a speck, and smoothing costs more than it shows
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, close)
         painter.setPen(pen)
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawPath(self._path)
+        if close:
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QBrush(color))
+            painter.drawPolygon(self._arrow)
+
+
+#: Below this scale no node has room for a single line of text: the scene then paints the whole
+#: graph as one OverviewItem (one call per colour) instead of one call per node and edge.
+FAR_SCALE = 0.25
+
+
+class OverviewItem(QGraphicsItem):
+    """The graph far out: every node as a rectangle of its kind's colour and every edge as one
+    thin line, in a handful of paint calls. The scene shows it (and hides the nodes and edges it
+    stands for) below FAR_SCALE."""
+
+    def __init__(self, nodes: Sequence[NodeItem], edges: Sequence[EdgeItem], theme: Theme, bounds: QRectF) -> None:
+        super().__init__()
+        self._theme = theme
+        self._bounds = QRectF(bounds)
+        by_color: dict[str, list[QRectF]] = {}
+        for item in nodes:
+            by_color.setdefault(kind_color(item.node.kind).name(), []).append(item.mapRectToScene(item.rect))
+        self._rects = [(QColor(name), rects) for name, rects in by_color.items()]
+        self._edges, self._shortcuts = QPainterPath(), QPainterPath()
+        for edge in edges:
+            (self._shortcuts if edge.route.shortcut else self._edges).addPath(edge.path)
+        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+        self.setZValue(1)
+        self.hide()
+
+    def boundingRect(self) -> QRectF:
+        return self._bounds
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        for path, color in ((self._edges, self._theme.edge), (self._shortcuts, self._theme.shortcut)):
+            pen = QPen(color, 0)  # cosmetic: one pixel at any scale
+            painter.setPen(pen)
+            painter.drawPath(path)
         painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(QBrush(color))
-        painter.drawPolygon(self._arrow)
+        for color, rects in self._rects:
+            painter.setBrush(color)
+            painter.drawRects(rects)
 
 
 class ShapeLabel(QGraphicsItem):

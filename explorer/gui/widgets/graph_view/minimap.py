@@ -184,10 +184,10 @@ class Minimap(QWidget):
             region = self._map_rect(self._region, minimum=4.0).intersected(self._inner().adjusted(-2, -2, 2, 2))
             fill = QColor(self._theme.highlight)
             fill.setAlphaF(0.14)
-            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-            painter.setPen(QPen(self._theme.highlight, 1.6))
-            painter.setBrush(fill)
-            painter.drawRect(region)
+            painter.fillRect(region, fill)
+            painter.setPen(QPen(self._theme.highlight, 2.0))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRect(region.toAlignedRect().adjusted(1, 1, -1, -1))
         painter.end()
 
     # navigating ------------------------------------------------------------------------------

@@ -10,12 +10,14 @@ from PySide6.QtWidgets import QGraphicsScene
 
 from explorer.gui.widgets.graph_view.hierarchy import MODULE
 from explorer.gui.widgets.graph_view.items import (
+    FAR_SCALE,
     EdgeItem,
     FrameItem,
     FrameLabel,
     NodeItem,
     NodeTexts,
     OutsideTitle,
+    OverviewItem,
     ShapeLabel,
 )
 from explorer.gui.widgets.graph_view.layout import NODE_HEIGHT, NODE_WIDTH, Layout, VisibleGraph, VisibleNode
@@ -70,20 +72,22 @@ def node_texts(node: VisibleNode, framed: Sequence[str], theme: Theme) -> NodeTe
 
 
 def _short_name(name: str, framed: Sequence[str]) -> str:
-    """The name relative to the outermost frame around it that leaves a readable rest."""
-    for path in sorted(framed, key=len):
-        if name.startswith(path + ".") and not name[len(path) + 1].isdigit():
+    """The name relative to the outermost frame around it that leaves a readable rest
+    (``framed``: the framed paths, shortest first)."""
+    for path in framed:
+        if name.startswith(path) and name[len(path) : len(path) + 1] == "." and not name[len(path) + 1].isdigit():
             return name[len(path) + 1 :]
     return name
 
 
 def node_tooltip(summary: ModelSummary, node: VisibleNode) -> str:
     if node.is_block:
-        rows, totals = summary.block(node.name)
+        rows = [summary.layer(member) for member in node.members]
+        params, macs = sum(r.params for r in rows), sum(r.macs for r in rows)
         where = f" ({node.name})" if node.title != node.name else ""
         return (
             f"{node.label}{where}\n{len(node.members)} layers, output {format_shape(node.output_shape)}\n"
-            f"params {_count(totals.params)} · MACs {_count(totals.macs)}\nDouble-click to expand"
+            f"params {_count(params)} · MACs {_count(macs)}\nDouble-click to expand"
         )
     stats = summary.layer(node.name)
     inputs = ", ".join(format_shape(s) for s in stats.input_shapes) or "—"
@@ -102,12 +106,18 @@ class GraphScene(QGraphicsScene):
         self.frame_labels: list[FrameLabel] = []
         self.shape_labels: list[ShapeLabel] = []
         self.outside_titles: list[tuple[FrameLabel, OutsideTitle]] = []  # the outermost frames'
+        self._band = -1  # the zoom band the labels were last shown for
+        self._edge_labels = True
+        self.overview: OverviewItem | None = None
+        self.far = False  # painting the overview instead of each node and edge
         self.graph_rect = QRectF()  # what the graph's items cover (not a search pulse): fit, overview, export
 
     def reset(self) -> None:
         # Before clear(): it may signal a selection change.
         self.nodes, self.edges, self.frames, self.frame_labels, self.shape_labels = {}, [], [], [], []
         self.outside_titles = []
+        self._band = -1
+        self.overview, self.far = None, False
         self.graph_rect = QRectF()
         self.clear()
 
@@ -115,6 +125,7 @@ class GraphScene(QGraphicsScene):
         self, summary: ModelSummary, visible: VisibleGraph, layout: Layout, theme: Theme, *, edge_labels: bool = True
     ) -> None:
         self.reset()
+        self._edge_labels = edge_labels
         horizontal = layout.horizontal
         labels: dict[str, FrameLabel] = {}
         for frame in layout.frames:
@@ -137,7 +148,7 @@ class GraphScene(QGraphicsScene):
             edge = EdgeItem(route, theme, horizontal=horizontal)
             self.addItem(edge)
             self.edges.append(edge)
-        framed = [frame.path for frame in layout.frames]
+        framed = sorted({frame.path for frame in layout.frames}, key=len)
         for node in visible.nodes:
             texts = node_texts(node, framed, theme)
             item = NodeItem(node, texts, node_tooltip(summary, node), theme, horizontal=horizontal)
@@ -154,6 +165,8 @@ class GraphScene(QGraphicsScene):
         for _, title in self.outside_titles:  # they ignore the scale: not part of the graph's extent
             title.setVisible(False)
         self.graph_rect = self.itemsBoundingRect()
+        self.overview = OverviewItem(list(self.nodes.values()), self.edges, theme, self.graph_rect)
+        self.addItem(self.overview)
         self.setSceneRect(self.graph_rect.adjusted(-_MARGIN, -_MARGIN, _MARGIN, _MARGIN))
 
     def _add_shape_label(self, source: str, shape: Sequence[int], layout: Layout, theme: Theme, shown: bool) -> None:
@@ -174,7 +187,18 @@ class GraphScene(QGraphicsScene):
     def zoom_changed(self, scale: float) -> None:
         """Outermost frames too small on screen for their whole title get it beside them, where
         it covers no other such title."""
+        far = scale < FAR_SCALE
+        if far != self.far:
+            self.far = far
+            self._show_far()
         band = zoom_band(scale)
+        if band != self._band:
+            # Labels with nothing to draw at this band are hidden: the view then skips them whole.
+            self._band = band
+            for shape_label in self.shape_labels:
+                shape_label.setVisible(self._edge_labels and bool(shape_label.labels(band)))
+            for frame_label in self.frame_labels:
+                frame_label.setVisible(bool(frame_label.labels(band)))
         taken: list[QRectF] = []
         for label, title in self.outside_titles:
             show = not label.whole(band)
@@ -186,17 +210,39 @@ class GraphScene(QGraphicsScene):
             title.setVisible(show)
 
     def set_edge_labels(self, shown: bool) -> None:
+        self._edge_labels = shown
         for label in self.shape_labels:
-            label.setVisible(shown)
+            label.setVisible(shown and bool(label.labels(self._band)))
+
+    def _show_far(self) -> None:
+        """Far out, the overview draws the graph; a selected or marked node and the selection's
+        edges keep their own items, so they still stand out."""
+        if self.overview is not None:
+            self.overview.setVisible(self.far)
+        for item in self.nodes.values():
+            item.setVisible(not self.far or item.isSelected() or item.mark is not None)
+        for edge in self.edges:
+            edge.setVisible(not self.far or edge.highlighted)
+
+    def node_at(self, point: QPointF) -> NodeItem | None:
+        """The node whose card holds ``point``, drawn by its item or by the overview."""
+        for item in self.nodes.values():
+            if item.mapRectToScene(item.rect).contains(point):
+                return item
+        return None
 
     def highlight_edges_of(self, name: str | None) -> None:
         for edge in self.edges:
             edge.set_highlighted(name is not None and name in (edge.route.source, edge.route.target))
+        if self.far:
+            self._show_far()
 
     def set_marks(self, marks: Mapping[str, str]) -> None:
         """``marks``: visible node → "changed" or "affected"; every other node is unmarked."""
         for name, item in self.nodes.items():
             item.set_mark(marks.get(name))
+        if self.far:
+            self._show_far()
 
     def drawn_labels(self, scale: float, items: Iterable[object] | None = None) -> list[tuple[str, float]]:
         """Every label the scene's items draw at ``scale``: (text, point size on screen)."""

@@ -41,7 +41,7 @@ from PySide6.QtGui import (
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import QFrame, QGraphicsItem, QGraphicsView, QHBoxLayout, QLabel, QLineEdit, QMenu, QWidget
 
-from explorer.gui.widgets.graph_view.hierarchy import Hierarchy, build_hierarchy, default_collapsed
+from explorer.gui.widgets.graph_view.hierarchy import Hierarchy, default_collapsed, hierarchy_of
 from explorer.gui.widgets.graph_view.items import FrameItem, FrameLabel, NodeItem, PulseItem
 from explorer.gui.widgets.graph_view.layout import (
     DIRECTIONS,
@@ -123,6 +123,8 @@ class GraphView(QGraphicsView):
         self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
         self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
+        # Every item sets the pen, brush and hints it paints with: no state to save around each.
+        self.setOptimizationFlag(QGraphicsView.OptimizationFlag.DontSavePainterState)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self._summary: ModelSummary | None = None
         self._hierarchy: Hierarchy | None = None
@@ -191,7 +193,7 @@ class GraphView(QGraphicsView):
     def set_summary(self, summary: ModelSummary | None) -> None:
         """Show ``summary``'s graph, folded as ``hierarchy.default_collapsed`` says."""
         self._summary = summary
-        self._hierarchy = build_hierarchy(summary.graph, repeats=self._fold_repeats) if summary is not None else None
+        self._hierarchy = hierarchy_of(summary.graph, repeats=self._fold_repeats) if summary is not None else None
         self._collapsed = self._default_collapsed()
         self._changed = self._affected = frozenset()
         self._matches, self._match = [], -1
@@ -249,7 +251,7 @@ class GraphView(QGraphicsView):
         if self._summary is None:
             return
         old = self._hierarchy
-        self._hierarchy = build_hierarchy(self._summary.graph, repeats=fold)
+        self._hierarchy = hierarchy_of(self._summary.graph, repeats=fold)
         collapsed = {p for p in self._collapsed if p in self._hierarchy}
         if fold and old is not None:
             # A new run folds when all of its blocks are folded: the picture only gets shorter.
@@ -501,7 +503,9 @@ class GraphView(QGraphicsView):
         try:
             self._scene.clearSelection()
             if name is not None and name in self._scene.nodes:
-                self._scene.nodes[name].setSelected(True)
+                item = self._scene.nodes[name]
+                item.setVisible(True)  # far out the overview draws the nodes, but a hidden item cannot be selected
+                item.setSelected(True)
         finally:
             self._quiet = False
         selected = self.selected()
@@ -655,13 +659,18 @@ class GraphView(QGraphicsView):
             return
         items = self._scene.graph_rect.adjusted(-_FIT_PAD, -_FIT_PAD, _FIT_PAD, _FIT_PAD)
         area = self._fit_area()
-        scale = min(area.width() / items.width(), area.height() / items.height(), 1.5)
-        self._set_scale(scale)
+        self._set_scale(self._fit_scale())
         self._allow_scroll_to(items)
         # Centre the graph in the area the fit filled (below an open search bar).
         shift = QPointF(self.viewport().rect().center()) - area.center()
         self.centerOn(items.center() + shift / self.zoom())
         self._update_minimap()
+
+    def _fit_scale(self) -> float:
+        """The scale at which the whole graph fills the fit area (at most 150 %)."""
+        items = self._scene.graph_rect.adjusted(-_FIT_PAD, -_FIT_PAD, _FIT_PAD, _FIT_PAD)
+        area = self._fit_area()
+        return min(area.width() / max(items.width(), 1.0), area.height() / max(items.height(), 1.0), 1.5)
 
     def zoom(self) -> float:
         return self.transform().m11()
@@ -758,10 +767,23 @@ class GraphView(QGraphicsView):
     # --- mouse ---------------------------------------------------------------------------------
 
     def _item_at(self, pos: QPoint) -> QGraphicsItem | None:
+        if self._scene.far:  # the overview draws the nodes: find one by its place
+            node = self._scene.node_at(self.mapToScene(pos))
+            if node is not None:
+                return node
         for item in self.items(pos):
             if isinstance(item, (NodeItem, FrameItem, FrameLabel)):
                 return item
         return None
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if self._scene.far and event.button() == Qt.MouseButton.LeftButton:
+            node = self._scene.node_at(self.mapToScene(event.position().toPoint()))
+            if node is not None and not node.isVisible():
+                self._set_selection(node.name, emit=True)
+                event.accept()
+                return
+        super().mousePressEvent(event)
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
         pos = event.position().toPoint()
