@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -224,12 +225,17 @@ class GraphScene(QGraphicsScene):
         for edge in self.edges:
             edge.setVisible(not self.far or edge.highlighted)
 
-    def node_at(self, point: QPointF) -> NodeItem | None:
-        """The node whose card holds ``point``, drawn by its item or by the overview."""
+    def node_at(self, point: QPointF, slack: float = 0.0) -> NodeItem | None:
+        """The node whose card holds ``point`` (give or take ``slack``), drawn by its item or by
+        the overview; the nearest one where several do."""
+        found, best = None, math.inf
         for item in self.nodes.values():
-            if item.mapRectToScene(item.rect).contains(point):
-                return item
-        return None
+            card = item.mapRectToScene(item.rect)
+            if card.adjusted(-slack, -slack, slack, slack).contains(point):
+                distance = math.hypot(card.center().x() - point.x(), card.center().y() - point.y())
+                if distance < best:
+                    found, best = item, distance
+        return found
 
     def highlight_edges_of(self, name: str | None) -> None:
         for edge in self.edges:

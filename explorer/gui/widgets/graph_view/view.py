@@ -146,6 +146,7 @@ class GraphView(QGraphicsView):
         self._legend.hide()
         self._minimap = Minimap(self, self._centre_on)
         self._pulse: PulseItem | None = None
+        self._took_press = False
         self._pulse_animation = QVariantAnimation(self)
         self._pulse_animation.setStartValue(0.0)
         self._pulse_animation.setEndValue(1.0)
@@ -767,8 +768,8 @@ class GraphView(QGraphicsView):
     # --- mouse ---------------------------------------------------------------------------------
 
     def _item_at(self, pos: QPoint) -> QGraphicsItem | None:
-        if self._scene.far:  # the overview draws the nodes: find one by its place
-            node = self._scene.node_at(self.mapToScene(pos))
+        if self._scene.far:  # the overview draws the nodes: find one by its place, give or take 3 px
+            node = self._scene.node_at(self.mapToScene(pos), 3 / self.zoom())
             if node is not None:
                 return node
         for item in self.items(pos):
@@ -778,12 +779,20 @@ class GraphView(QGraphicsView):
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
         if self._scene.far and event.button() == Qt.MouseButton.LeftButton:
-            node = self._scene.node_at(self.mapToScene(event.position().toPoint()))
+            node = self._scene.node_at(self.mapToScene(event.position().toPoint()), 3 / self.zoom())
             if node is not None and not node.isVisible():
                 self._set_selection(node.name, emit=True)
+                self._took_press = True
                 event.accept()
                 return
         super().mousePressEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if self._took_press:  # the press selected a node the overview drew: its release is ours too
+            self._took_press = False
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
         pos = event.position().toPoint()
