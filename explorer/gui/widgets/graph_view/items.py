@@ -152,7 +152,8 @@ class NodeItem(QGraphicsItem):
         if line > room:
             return []
         width = rect.right() - left - 6
-        short = title_metrics.elidedText(texts.short, Qt.TextElideMode.ElideLeft, width)
+        whole = texts.title if title_metrics.horizontalAdvance(texts.title) <= width else texts.short
+        short = title_metrics.elidedText(whole, Qt.TextElideMode.ElideLeft, width)
         if len(short) <= 2:  # nothing but an ellipsis fits: the colour says enough
             return []
         return [Label(QRectF(left, rect.top() + 2, width, rect.height() - 4), title_font, short)]

@@ -43,6 +43,7 @@ FRAME_PAD = 8.0  # around an innermost frame; each frame nested inside adds FRAM
 FRAME_STEP = 12.0
 FRAME_HEADER = 17.0  # room above a frame's nodes for its title, and each nested frame's title
 _FRAME_SPACING = 14.0  # between a frame and whatever sits before or after it
+_LABEL_ROOM = 22.0  # top to bottom, the shape label under a node, above a frame that starts below it
 
 
 @dataclass(frozen=True)
@@ -568,9 +569,10 @@ def _layer_offsets(visible: VisibleGraph, layers: Mapping[str, int], spacing: Sp
             before[first] = max(before[first], start)
             after[last] = max(after[last], pad)
     offsets = [0.0]
+    room = _FRAME_SPACING if horizontal else max(_FRAME_SPACING, _LABEL_ROOM)
     for i in range(1, count):
         frames = after[i - 1] + before[i]
-        gap = max(spacing.along_gap, frames + _FRAME_SPACING) if frames else spacing.along_gap
+        gap = max(spacing.along_gap, frames + room) if frames else spacing.along_gap
         offsets.append(offsets[-1] + spacing.along + gap)
     return offsets
 

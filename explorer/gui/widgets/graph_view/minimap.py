@@ -84,9 +84,10 @@ class Minimap(QWidget):
         if self._overview is None:
             return QSize(0, 0)
         scene = self._overview.scene
-        long_side = max(60, min(_LONG_SIDE, int(0.42 * min(room.width(), room.height()) * 1.4)))
-        short_side = min(long_side, _SHORT_SIDE)
         aspect = scene.width() / max(scene.height(), 1.0)
+        along = room.width() if aspect >= 1 else room.height()  # the view's side the graph runs along
+        long_side = max(60, min(_LONG_SIDE, int(0.3 * along)))
+        short_side = min(long_side, _SHORT_SIDE)
         if aspect >= 1:
             return QSize(long_side, max(short_side, min(long_side, int(long_side / aspect))))
         return QSize(max(short_side, min(long_side, int(long_side * aspect))), long_side)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, QPointF, QRectF, Qt
 from PySide6.QtWidgets import QGraphicsScene
 
-from explorer.gui.widgets.graph_view.hierarchy import MODULE
+from explorer.gui.widgets.graph_view.hierarchy import MODULE, REPEAT
 from explorer.gui.widgets.graph_view.items import (
     FAR_SCALE,
     EdgeItem,
@@ -63,13 +63,16 @@ def node_texts(node: VisibleNode, framed: Sequence[str], theme: Theme) -> NodeTe
     if not node.is_block:
         title = node.name if fits else _short_name(node.name, framed)
         return NodeTexts(title, _fit_tail(theme, node.op, shape, width), _short_name(node.name, framed), shape)
-    compact = f"×{node.count} · {shape}" if node.count else shape
+    # Zoomed out a stage says what it holds (its shape is on its outgoing edge, just below).
+    compact = node.summary if node.count else shape
     if node.group == MODULE:
         if fits:
             return NodeTexts(node.label, f"{len(node.members)} layers · {shape}", node.title, compact)
         return NodeTexts(node.title, _fit_tail(theme, node.op, shape, width), node.title, compact)
-    # A stage, a run of repeats, the stem or the head: "36 × Bottleneck · 1024×14×14".
-    return NodeTexts(node.title, _fit_tail(theme, node.summary, shape, width), node.title, compact)
+    # A stage, a run of repeats, the stem or the head: "36 × Bottleneck · 1024×14×14". Zoomed out,
+    # a run of repeats inside its stage's frame is "× 35" when its title no longer fits.
+    short = f"× {node.count}" if node.group == REPEAT else node.title
+    return NodeTexts(node.title, _fit_tail(theme, node.summary, shape, width), short, compact)
 
 
 def _short_name(name: str, framed: Sequence[str]) -> str:

@@ -701,10 +701,14 @@ class GraphView(QGraphicsView):
         across = area.height() / items.height() if horizontal else area.width() / items.width()
         self._set_scale(max(_READABLE_SCALE, min(1.0, across)))
         view = self._viewport_scene_rect()
+        # At the input; across, centred if the graph fits, else from its first column (or row),
+        # where the main one is (side branches and shortcut lanes lie beyond it).
         if horizontal:
-            self.centerOn(QPointF(items.left() + view.width() / 2, items.center().y()))
+            across = items.center().y() if items.height() <= view.height() else items.top() + view.height() / 2
+            self.centerOn(QPointF(items.left() + view.width() / 2, across))
         else:
-            self.centerOn(QPointF(items.center().x(), items.top() + view.height() / 2))
+            across = items.center().x() if items.width() <= view.width() else items.left() + view.width() / 2
+            self.centerOn(QPointF(across, items.top() + view.height() / 2))
         self._update_minimap()
 
     def _update_minimap(self) -> None:
