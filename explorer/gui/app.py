@@ -164,11 +164,16 @@ def _screenshot(window: object, options: GuiOptions) -> int:
             return 2
         window.select(select)
     window.wait_idle()
-    if options.select is None and options.view == "graph":
-        window.graph_view.fit()
     from PySide6.QtWidgets import QApplication
 
     for _ in range(3):
+        QApplication.processEvents()  # the docks settle: the graph's viewport has its final size
+    if options.select is None and options.view == "graph":
+        if options.expand in (None, "all"):
+            window.graph_view.fit()
+        else:  # the last block expanded, whole in view
+            last = [p.strip() for p in options.expand.split(",") if p.strip()][-1]
+            window.graph_view.show_group(window.graph_view.group_path(last) or last)
         QApplication.processEvents()
     image = window.grab()
     options.screenshot.parent.mkdir(parents=True, exist_ok=True)

@@ -134,9 +134,14 @@ def test_folding_a_module_remaps_its_edges():
     assert block.output_shape == graph.node("layer1.0.relu:2").output_shape
 
 
-@pytest.mark.parametrize("model", ["alexnet", "vgg16", "lenet5", "resnet18", "alexnet_2gpu"])
+@pytest.mark.parametrize("model", ["alexnet", "zfnet", "lenet5", "alexnet_2gpu"])
 def test_small_networks_open_expanded(model):
     assert default_collapsed(hierarchy(model), summary(model).graph) == frozenset()
+
+
+def test_networks_with_stages_open_at_them():
+    assert [n.title for n in shown("vgg16").nodes] == ["input", *(f"stage {i}" for i in range(1, 6)), "head"]
+    assert [n.title for n in shown("resnet18").nodes] == ["input", "stem", "layer1", "layer2", "layer3", "layer4", "head"]
 
 
 def test_resnet152_opens_as_stem_stages_and_head():
@@ -313,6 +318,7 @@ def test_the_graph_view_does_not_load_torch():
 
 def test_set_summary_fills_the_scene(view):
     view.set_summary(summary("resnet18"))
+    view.expand_all()
     items = view.scene().items()
     assert sum(isinstance(i, NodeItem) for i in items) == len(summary("resnet18").graph) == 70
     assert sum(isinstance(i, EdgeItem) for i in items) == len(summary("resnet18").graph.edges)
@@ -512,6 +518,7 @@ def test_context_menu_offers_collapse_and_expand(view):
 
 def test_fit_wheel_and_keys_zoom(view, qtbot):
     view.set_summary(summary("resnet18"))
+    view.expand_all()
     before = view.zoom()
     view.setFocus()
     qtbot.keyClick(view, Qt.Key.Key_F)
@@ -584,6 +591,7 @@ def test_no_label_is_drawn_below_9_points_at_any_zoom(view, direction):
 def test_frames_keep_their_titles_zoomed_out(view):
     view.set_direction(LEFT_RIGHT)
     view.set_summary(summary("resnet18"))
+    view.expand_all()
     view.fit()
     assert view.zoom() < 0.1  # far out: the nodes are bare colour
     assert not [text for item in view.scene().items() if isinstance(item, NodeItem) for text, _ in item.drawn_labels(view.zoom())]

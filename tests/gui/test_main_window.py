@@ -46,6 +46,7 @@ def test_choosing_a_model_fills_graph_panel_and_table(window, qtbot) -> None:
 
 def test_clicking_a_node_selects_its_table_row_and_back(window, qtbot) -> None:
     choose(window, qtbot, "resnet18")
+    window.graph_view.expand_all()  # ResNet-18 opens at its stages: maxpool is in the stem
     click_node(window, qtbot, "maxpool")
     assert window.selected == "maxpool"
     assert window.table.selected_names() == ["maxpool"]

@@ -447,17 +447,25 @@ def visible_count(hierarchy: Hierarchy, graph: LayerGraph, collapsed: Iterable[s
 
 
 def default_collapsed(
-    hierarchy: Hierarchy, graph: LayerGraph, *, max_expanded: int = 100, min_visible: int = 4
+    hierarchy: Hierarchy,
+    graph: LayerGraph,
+    *,
+    max_expanded: int = 100,
+    max_expanded_with_stages: int = 30,
+    min_visible: int = 4,
 ) -> frozenset[str]:
     """What a network opens with: everything when it is small, else the level a person reads.
 
-    A graph of at most ``max_expanded`` nodes opens expanded (LeNet, AlexNet, VGG, ResNet-18).
-    A larger one opens folded all the way: stem → stages → head where it has stages (ResNet-152
-    shows 7 nodes, GoogLeNet its inception groups), every block inside folded too, so expanding
-    a stage shows its blocks and expanding a block its layers. A model that would show fewer
-    than ``min_visible`` nodes (one big module around everything) opens one level deeper.
+    A network with stages opens at them when it has more than ``max_expanded_with_stages``
+    nodes (VGG-16's 41 layers as its five stages, ResNet as stem → layer1 … layer4 → head,
+    GoogLeNet's inception groups), every block inside folded too, so expanding a stage shows its
+    blocks and expanding a block its layers. One without stages opens expanded up to
+    ``max_expanded`` nodes (LeNet, AlexNet, the two towers of AlexNet's original), else with
+    every block folded. A model that would show fewer than ``min_visible`` nodes (one big
+    module around everything) opens one level deeper.
     """
-    if len(graph) <= max_expanded:
+    staged = bool(hierarchy.of_kind(STAGE))
+    if len(graph) <= (max_expanded_with_stages if staged else max_expanded):
         return frozenset()
     foldable = {p for p, g in hierarchy.groups.items() if not (g.container and g.kind == MODULE)}
     collapsed = set(foldable)

@@ -580,25 +580,25 @@ class FrameLabel(QGraphicsItem):
 
 class OutsideTitle(QGraphicsItem):
     """The title of an outermost frame when the frame is too small on screen to hold it: beside
-    the frame (right of it top to bottom, above it left to right), at 9 pt on screen whatever the
-    zoom (it ignores the view's scale). The scene shows it only where it overlaps no other."""
+    the frame, at 9 pt on screen whatever the zoom (it ignores the view's scale). The scene
+    picks the first of its places (right of the frame or above it, top to bottom; above or below
+    it, left to right) that covers no other frame or title, or hides it."""
 
     def __init__(self, frame: Frame, theme: Theme, *, horizontal: bool) -> None:
         super().__init__()
         self.frame = frame
         self._theme = theme
-        self._horizontal = horizontal
         rect = QRectF(*frame.rect)
         self.text = frame.label
         metrics = theme.frame_metrics
         width, height = metrics.horizontalAdvance(self.text) + 10, metrics.height() + 2
-        # In pixels from the anchor: above the frame's top-left, or right of its top-right.
-        if horizontal:
-            self.setPos(rect.topLeft())
-            self._rect = QRectF(0, -height - 2, width, height)
-        else:
-            self.setPos(rect.topRight())
-            self._rect = QRectF(6, 0, width, height)
+        right = (rect.topRight(), QRectF(6, 0, width, height))
+        above = (rect.topLeft(), QRectF(0, -height - 2, width, height))
+        below = (rect.bottomLeft(), QRectF(0, 2, width, height))
+        # (scene anchor, rectangle in pixels from it)
+        self.places: list[tuple[QPointF, QRectF]] = [above, below] if horizontal else [right, above]
+        self._rect = self.places[0][1]
+        self.setPos(self.places[0][0])
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
         self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
         self.setZValue(2.6)
@@ -607,10 +607,18 @@ class OutsideTitle(QGraphicsItem):
     def boundingRect(self) -> QRectF:
         return self._rect
 
-    def screen_rect(self, scale: float) -> QRectF:
-        """Where it is drawn at ``scale``, in device pixels up to the view's scroll offset."""
-        anchor = self.pos() * scale
-        return self._rect.translated(anchor)
+    def screen_rect(self, scale: float, place: int = 0) -> QRectF:
+        """Where it would be drawn at ``scale`` in one of its places, in device pixels up to the
+        view's scroll offset."""
+        anchor, rect = self.places[place]
+        return rect.translated(anchor * scale)
+
+    def use(self, place: int) -> None:
+        anchor, rect = self.places[place]
+        if rect != self._rect:
+            self.prepareGeometryChange()
+            self._rect = rect
+        self.setPos(anchor)
 
     def drawn_labels(self, scale: float) -> list[tuple[str, float]]:
         return [(self.text, self._theme.frame_font.pointSizeF())] if self.isVisible() else []

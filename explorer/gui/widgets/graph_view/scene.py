@@ -203,15 +203,26 @@ class GraphScene(QGraphicsScene):
                 shape_label.setVisible(self._edge_labels and bool(shape_label.labels(band)))
             for frame_label in self.frame_labels:
                 frame_label.setVisible(bool(frame_label.labels(band)))
+        needed = [(label, title) for label, title in self.outside_titles if not label.whole(band)]
+        obstacles: list[QRectF] = []  # what a title beside its frame must not cover, in pixels
+        if needed:
+            obstacles = [QRectF(*(v * scale for v in label.frame.rect)) for label, _ in self.outside_titles]
+            for item in self.nodes.values():
+                card = item.mapRectToScene(item.rect)
+                obstacles.append(QRectF(card.x() * scale, card.y() * scale, card.width() * scale, card.height() * scale))
         taken: list[QRectF] = []
         for label, title in self.outside_titles:
-            show = not label.whole(band)
-            if show:
-                rect = title.screen_rect(scale)
-                show = not any(rect.intersects(other) for other in taken)
-                if show:
-                    taken.append(rect)
-            title.setVisible(show)
+            place = None
+            if (label, title) in needed:
+                for i in range(len(title.places)):
+                    rect = title.screen_rect(scale, i)
+                    if not any(rect.intersects(other) for other in (*obstacles, *taken)):
+                        place = i
+                        taken.append(rect)
+                        break
+            if place is not None:
+                title.use(place)
+            title.setVisible(place is not None)
 
     def set_edge_labels(self, shown: bool) -> None:
         self._edge_labels = shown

@@ -384,6 +384,14 @@ class GraphView(QGraphicsView):
         if not rect.contains(region):
             self._scene.setSceneRect(rect.united(region))
 
+    def show_group(self, path: str) -> None:
+        """Centre a group (its frame, or its block) or a node in view, whole: zoomed out if it is
+        larger than the view (not past a readable scale)."""
+        rect = self._anchor_rect(path)
+        if rect is not None:
+            self._pan_by(rect.center() - self.mapToScene(self.viewport().rect().center()))
+            self._show_whole(rect)
+
     def _show_whole(self, rect: QRectF) -> None:
         """Bring ``rect`` into view with the least movement, zooming out (not past a readable
         scale) when it is larger than the view."""
