@@ -41,7 +41,7 @@ _MIN_STAGE_BLOCK = 4
 #: A plain list of layers this long is cut into stages at its pooling layers (VGG's 21–37
 #: layers); shorter ones (AlexNet's 13) read well as they are.
 _MIN_LAYERS_TO_STAGE = 16
-_RESIDUAL_OPS = frozenset({"add"})  # layers.op_name already maps ``iadd``/``add_`` to ``add``
+RESIDUAL_OPS = frozenset({"add"})  # layers.op_name already maps ``iadd``/``add_`` to ``add``
 
 
 @dataclass(frozen=True)
@@ -175,7 +175,7 @@ class _Builder:
 
     def residual(self, members: Sequence[str]) -> bool:
         graph = self.graph
-        return any(graph.node(m).op in _RESIDUAL_OPS and len(graph.node(m).inputs) >= 2 for m in members)
+        return any(graph.node(m).op in RESIDUAL_OPS and len(graph.node(m).inputs) >= 2 for m in members)
 
     def trunk(self, scope: str) -> list[str]:
         """The parts of ``scope`` on the way to the main output, the input left out."""

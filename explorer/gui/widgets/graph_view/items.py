@@ -544,8 +544,15 @@ class FrameLabel(QGraphicsItem):
             return []
         width = metrics.horizontalAdvance(text) + 8
         own = QRectF(rect.left() + 6, rect.top() + 2, width, height)
-        if any(outer.labels(band) and outer.labels(band)[0].rect.intersects(own) for outer in self.outer):
-            return []
+        for outer in self.outer:
+            taken = outer.labels(band)
+            if taken and taken[0].rect.intersects(own):
+                # Zoomed out the titles grow taller than a frame's header: go beside the outer one.
+                own.moveLeft(taken[0].rect.right() + 8)
+        if own.right() > rect.right() - 6 or any(
+            outer.labels(band) and outer.labels(band)[0].rect.intersects(own) for outer in self.outer
+        ):
+            return []  # no room: the outer title wins
         return [Label(own, font, text, muted=True)]
 
     def whole(self, band: int) -> bool:

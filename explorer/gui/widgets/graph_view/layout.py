@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import igraph
 
-from explorer.gui.widgets.graph_view.hierarchy import MODULE, Group, Hierarchy
+from explorer.gui.widgets.graph_view.hierarchy import MODULE, RESIDUAL_OPS, Group, Hierarchy
 
 if TYPE_CHECKING:
     from explorer.core.graph import LayerGraph
@@ -327,9 +327,6 @@ def _layers(visible: VisibleGraph) -> dict[str, int]:
     return layer
 
 
-_RESIDUAL_OPS = frozenset({"add"})  # layers.op_name already maps ``iadd``/``add_`` to ``add``
-
-
 def shortcut_edges(visible: VisibleGraph, layers: Mapping[str, int]) -> set[tuple[str, str]]:
     """Residual shortcuts: into a residual ``add``, every input from a shallower layer than its deepest.
 
@@ -338,7 +335,7 @@ def shortcut_edges(visible: VisibleGraph, layers: Mapping[str, int]) -> set[tupl
     """
     found: set[tuple[str, str]] = set()
     for node in visible.nodes:
-        if node.is_block or node.op not in _RESIDUAL_OPS:
+        if node.is_block or node.op not in RESIDUAL_OPS:
             continue
         inputs = visible.predecessors(node.name)
         if len(inputs) < 2:
