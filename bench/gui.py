@@ -165,11 +165,15 @@ def main() -> None:
 
     median = statistics.median
     print("# GUI benchmark\n")
-    print(f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {platform.machine()}, {os.cpu_count()} CPUs; "
-          f"Qt platform: {app.platformName()}; window 1600×1000")
+    print(
+        f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {platform.machine()}, {os.cpu_count()} CPUs; "
+        f"Qt platform: {app.platformName()}; window 1600×1000"
+    )
     print(f"- largest torchvision classification model by node count: {largest} ({largest_nodes} nodes)")
-    print(f"- median of 5; the peers are analyze() warm in the same process: resnet152 "
-          f"{median(analyse_152):.1f} ms, {largest} {median(analyse_largest):.1f} ms\n")
+    print(
+        f"- median of 5; the peers are analyze() warm in the same process: resnet152 "
+        f"{median(analyse_152):.1f} ms, {largest} {median(analyse_largest):.1f} ms\n"
+    )
     print("| measurement | ms | × analyze | target | |")
     print("|---|---:|---:|---:|---|")
     rows = [
@@ -182,10 +186,14 @@ def main() -> None:
         print(f"| {label} | {value:.1f} | {value / peer:.1f} | ≤ {target} | {verdict} |")
     frame, p95 = median(frames), sorted(frames)[int(0.95 * len(frames))]
     verdict = "PASS" if frame <= 16 else "MISS"
-    print(f"| zoom/pan frame, ResNet-152 fully expanded ({len(frames)} frames; 95th percentile {p95:.1f}) | "
-          f"{frame:.1f} | | ≤ 16 | {verdict} |")
+    print(
+        f"| zoom/pan frame, ResNet-152 fully expanded ({len(frames)} frames; 95th percentile {p95:.1f}) | "
+        f"{frame:.1f} | | ≤ 16 | {verdict} |"
+    )
     verdict = "PASS" if stall < 100 else "MISS"
-    print(f"| longest GUI-thread stall during {2 * len(SWITCH_MODELS)} switches ({beats} beats) | {stall:.1f} | | < 100 | {verdict} |")
+    print(
+        f"| longest GUI-thread stall during {2 * len(SWITCH_MODELS)} switches ({beats} beats) | {stall:.1f} | | < 100 | {verdict} |"
+    )
     window.close()
     window.deleteLater()
     app.processEvents()

@@ -27,7 +27,7 @@ from explorer.gui.widgets.graph_view.hierarchy import (
     build_hierarchy,
     default_collapsed,
 )
-from explorer.gui.widgets.graph_view.items import EdgeItem, FrameItem, FrameLabel, NodeItem, ShapeLabel
+from explorer.gui.widgets.graph_view.items import EdgeItem, FrameItem, NodeItem, ShapeLabel
 from explorer.gui.widgets.graph_view.layout import (
     LEFT_RIGHT,
     NODE_HEIGHT,
@@ -98,7 +98,15 @@ def _screen_rect(view: GraphView, item) -> QRectF:  # noqa: ANN001
 
 def test_a_range_of_a_modules_parts_holds_them_without_side_outputs():
     graph = analyze("googlenet", mode="train").graph
-    assert graph.units()[9:16] == ("inception4a", "aux1", "inception4b", "inception4c", "inception4d", "aux2", "inception4e")
+    assert graph.units()[9:16] == (
+        "inception4a",
+        "aux1",
+        "inception4b",
+        "inception4c",
+        "inception4d",
+        "aux2",
+        "inception4e",
+    )
     assert {"aux1", "aux2"} <= graph.side_outputs()
     inside = {n.path.split(".")[0] for n in graph.nodes_under(f"inception4a{CORE_RANGE_MARK}inception4e")}
     assert inside == {f"inception4{x}" for x in "abcde"}  # aux1 runs after 4a, but is not part of the stage
@@ -141,14 +149,26 @@ def test_small_networks_open_expanded(model):
 
 def test_networks_with_stages_open_at_them():
     assert [n.title for n in shown("vgg16").nodes] == ["input", *(f"stage {i}" for i in range(1, 6)), "head"]
-    assert [n.title for n in shown("resnet18").nodes] == ["input", "stem", "layer1", "layer2", "layer3", "layer4", "head"]
+    assert [n.title for n in shown("resnet18").nodes] == [
+        "input",
+        "stem",
+        "layer1",
+        "layer2",
+        "layer3",
+        "layer4",
+        "head",
+    ]
 
 
 def test_resnet152_opens_as_stem_stages_and_head():
     visible = shown("resnet152")
     assert [n.name for n in visible.nodes] == RESNET152_STAGES
     layer1 = visible.node("layer1")
-    assert (layer1.title, layer1.summary, format_shape(layer1.output_shape)) == ("layer1", "3 × Bottleneck", "256×56×56")
+    assert (layer1.title, layer1.summary, format_shape(layer1.output_shape)) == (
+        "layer1",
+        "3 × Bottleneck",
+        "256×56×56",
+    )
     assert [visible.node(f"layer{i}").count for i in (1, 2, 3, 4)] == [3, 8, 36, 3]
     assert visible.node("conv1…maxpool").title == "stem" and visible.node("avgpool…fc").title == "head"
     assert all(visible.node(f"layer{i}").residual for i in (1, 2, 3, 4))  # collapsed, they still say so
@@ -186,7 +206,13 @@ def test_efficientnet_and_vgg_stages():
     assert [g.summary for g in vgg] == ["2 × Conv2d", "2 × Conv2d", "3 × Conv2d", "3 × Conv2d", "3 × Conv2d"]
     graph = summary("vgg16").graph
     assert all(graph.node(g.members[-1]).op == "MaxPool2d" for g in vgg)  # a pool ends each stage
-    assert [format_shape(g.output_shape) for g in vgg] == ["64×112×112", "128×56×56", "256×28×28", "512×14×14", "512×7×7"]
+    assert [format_shape(g.output_shape) for g in vgg] == [
+        "64×112×112",
+        "128×56×56",
+        "256×28×28",
+        "512×14×14",
+        "512×7×7",
+    ]
 
 
 def test_repeated_blocks_fold_into_one_node_and_expand_back():
@@ -203,7 +229,11 @@ def test_repeated_blocks_fold_into_one_node_and_expand_back():
     assert [n.name for n in back.nodes if n.name.startswith("layer3")] == [f"layer3.{i}" for i in range(36)]
     unfolded = hierarchy("resnet152", repeats=False)
     assert not unfolded.of_kind(REPEAT)
-    assert [n.name for n in visible_graph(graph, unfolded, {"layer3.0", "layer3.1", "layer3.35"}).nodes if n.name.startswith("layer3.")][:3] == ["layer3.0", "layer3.1", "layer3.2.conv1"]
+    assert [
+        n.name
+        for n in visible_graph(graph, unfolded, {"layer3.0", "layer3.1", "layer3.35"}).nodes
+        if n.name.startswith("layer3.")
+    ][:3] == ["layer3.0", "layer3.1", "layer3.2.conv1"]
 
 
 def test_parallel_identical_modules_are_not_repeats():
@@ -243,14 +273,18 @@ def test_left_to_right_swaps_the_axes_and_stacks_inception_branches():
     down, right = compute_layout(visible), compute_layout(visible, direction=LEFT_RIGHT)
     order = [node.name for node in visible.nodes]
     # Along the flow: y top to bottom, x left to right, the same order of layers.
-    assert sorted(order, key=lambda n: (down.positions[n][1], n)) == sorted(order, key=lambda n: (right.positions[n][0], n))
+    assert sorted(order, key=lambda n: (down.positions[n][1], n)) == sorted(
+        order, key=lambda n: (right.positions[n][0], n)
+    )
     assert {n: down.layers[n] for n in order} == {n: right.layers[n] for n in order}
     # Across: the four branches of inception3a are four columns top-down, four rows left to right.
     firsts = [b[0] for b in _inception_branches(right, "inception3a")]
     assert len({right.positions[n][1] for n in firsts}) == 4 and len({right.positions[n][0] for n in firsts}) == 1
     assert len({down.positions[n][0] for n in firsts}) == 4 and len({down.positions[n][1] for n in firsts}) == 1
     split, cat = right.positions["conv1…maxpool2"][0], right.positions["inception3a.cat"][0]
-    assert all(split < right.positions[n][0] < cat for branch in _inception_branches(right, "inception3a") for n in branch)
+    assert all(
+        split < right.positions[n][0] < cat for branch in _inception_branches(right, "inception3a") for n in branch
+    )
 
 
 @pytest.mark.parametrize("model", ["resnet18", "resnet50"])
@@ -271,7 +305,9 @@ def test_residual_shortcuts_are_marked():
     assert ("layer2.0.downsample.1", "layer2.0.add") in shortcuts  # projection
     assert not any(e.shortcut for e in layout.edges if e.target.endswith(".conv1"))
     # The identity shortcut runs in a lane beside its block, not through it.
-    block_right = max(layout.positions[n.name][0] for n in summary("resnet18").graph.nodes_under("layer1.0")) + NODE_WIDTH / 2
+    block_right = (
+        max(layout.positions[n.name][0] for n in summary("resnet18").graph.nodes_under("layer1.0")) + NODE_WIDTH / 2
+    )
     lane = next(e for e in layout.shortcuts if e.target == "layer1.0.add").points[1][0]
     assert lane > block_right
     assert len(compute_layout(shown("resnet50", set())).shortcuts) == 16
@@ -362,7 +398,9 @@ def test_clicking_a_stage_emits_its_path_that_the_summary_knows(view, qtbot):
         qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=_click_point(view, "inception4a…inception4e"))
     assert signal.args == ["inception4a…inception4e"]
     rows, totals = summary("googlenet").block(signal.args[0])  # what the layer panel shows
-    assert len(rows) == 5 * 20 and totals.params == sum(summary("googlenet").block(f"inception4{x}")[1].params for x in "abcde")
+    assert len(rows) == 5 * 20 and totals.params == sum(
+        summary("googlenet").block(f"inception4{x}")[1].params for x in "abcde"
+    )
 
 
 def test_select_selects_and_centres_without_emitting(view, qtbot):
@@ -594,7 +632,12 @@ def test_frames_keep_their_titles_zoomed_out(view):
     view.expand_all()
     view.fit()
     assert view.zoom() < 0.1  # far out: the nodes are bare colour
-    assert not [text for item in view.scene().items() if isinstance(item, NodeItem) for text, _ in item.drawn_labels(view.zoom())]
+    assert not [
+        text
+        for item in view.scene().items()
+        if isinstance(item, NodeItem)
+        for text, _ in item.drawn_labels(view.zoom())
+    ]
     titles = {text for text, _ in _labels_readable(view)}
     assert {f"layer{i} · 2 × BasicBlock" for i in (1, 2, 3, 4)} <= titles
     view.set_direction(TOP_DOWN)  # a tall column: the titles stand beside it
@@ -621,7 +664,9 @@ def test_edge_labels_show_the_producing_nodes_shape(view):
     labels = [item for item in view.scene().items() if isinstance(item, ShapeLabel)]
     for name, producer in (("layer1.0.conv1",) * 2, ("layer1.0.downsample.0",) * 2, ("conv1…maxpool", "maxpool")):
         node = view.node_item(name)
-        label = next(i for i in labels if abs(i.x() - node.x() - 8) < 1 and abs(i.y() - node.y() - NODE_HEIGHT / 2 - 3) < 1)
+        label = next(
+            i for i in labels if abs(i.x() - node.x() - 8) < 1 and abs(i.y() - node.y() - NODE_HEIGHT / 2 - 3) < 1
+        )
         assert label.text == format_shape(graph.node(producer).output_shape)
     view.focus_on("layer1.0.conv1")  # zoomed in: the shapes are written on the edges
     assert ("64×56×56", pytest.approx(9.0, abs=1.5)) in [(t, s) for t, s in view.drawn_labels() if t == "64×56×56"]
@@ -715,9 +760,7 @@ def test_dark_palette_rebuilds_with_dark_colours(view, tmp_path):
     item = view.node_item("c3")  # and so do the cards: the middle of one, right of its text
     card = item.mapRectToScene(item.rect)
     lightness = [
-        image.pixelColor(x, y).lightness()
-        for x in range(0, image.width(), 4)
-        for y in range(0, image.height(), 4)
+        image.pixelColor(x, y).lightness() for x in range(0, image.width(), 4) for y in range(0, image.height(), 4)
     ]
     assert sum(lightness) / len(lightness) < 80 and card.width() > 0
 

@@ -28,7 +28,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from explorer.core.graph import LayerGraph, LayerNode
+    from explorer.core.graph import LayerGraph
     from explorer.core.layers import Shape
 
 RANGE_MARK = "…"  # the same as explorer.core.graph.RANGE_MARK (that module imports torch)
@@ -119,7 +119,7 @@ def range_title(first: str, last: str) -> str:
     common = commonprefix([first, last])
     while common and common[-1].isdigit():  # "inception4" → "inception": keep "4a–4e" whole
         common = common[:-1]
-    return f"{first}–{last[len(common):]}"
+    return f"{first}–{last[len(common) :]}"
 
 
 def _resolution(shape: Shape) -> tuple[int, ...]:
@@ -321,7 +321,14 @@ class _Builder:
         if op is not None:  # a stage of plain layers: "2 × Conv2d + MaxPool2d" says what it holds
             self.add(path, kind, title, op, members)
         else:
-            self.add(path, kind, title, self.module_class(units[0]) if same_class else "", members, len(units) if same_class else 0)
+            self.add(
+                path,
+                kind,
+                title,
+                self.module_class(units[0]) if same_class else "",
+                members,
+                len(units) if same_class else 0,
+            )
 
     def _repeats(self, scope: str) -> None:
         units = self.trunk(scope)
@@ -370,7 +377,9 @@ class _Builder:
         for chain in chains.values():
             for outer, inner in zip((None, *chain), chain, strict=False):
                 parents.setdefault(inner, outer)
-        ordered = sorted(self.groups.values(), key=lambda g: (chains[g.members[0]].index(g.path), self.graph.index(g.members[0])))
+        ordered = sorted(
+            self.groups.values(), key=lambda g: (chains[g.members[0]].index(g.path), self.graph.index(g.members[0]))
+        )
         groups = {g.path: _replace(g, parent=parents.get(g.path)) for g in ordered}
         return Hierarchy(MappingProxyType(groups), MappingProxyType(chains), self.repeats)
 

@@ -74,7 +74,9 @@ class NodeTexts:
 class NodeItem(QGraphicsItem):
     """A layer (or a collapsed block): a rounded card with the kind's colour, its name and shape."""
 
-    def __init__(self, node: VisibleNode, texts: NodeTexts, tooltip: str, theme: Theme, *, horizontal: bool = False) -> None:
+    def __init__(
+        self, node: VisibleNode, texts: NodeTexts, tooltip: str, theme: Theme, *, horizontal: bool = False
+    ) -> None:
         super().__init__()
         self.node = node
         self.texts = texts
@@ -171,7 +173,9 @@ class NodeItem(QGraphicsItem):
             return
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         # Close up a tint; further out a stronger one; where no text fits, the kind's colour itself.
-        fill = theme.fill(node.kind) if band == 0 else theme.compact_fill(node.kind) if labels else kind_color(node.kind)
+        fill = (
+            theme.fill(node.kind) if band == 0 else theme.compact_fill(node.kind) if labels else kind_color(node.kind)
+        )
         border = QPen(theme.border(node.kind), 1.2)
         if node.is_block:  # cards behind: "there is more inside" (two for a run of repeats)
             painter.setPen(border)

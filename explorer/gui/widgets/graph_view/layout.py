@@ -244,7 +244,14 @@ def _frame_groups(hierarchy: Hierarchy, owner: Mapping[str, str], collapsed: fro
                 height[outer] = max(height[outer], height[group.path] + 1)
     return tuple(
         FrameGroup(
-            g.path, g.title, g.op, members, height[g.path], g.kind, g.summary if g.count else "", hierarchy.chain(g.path)
+            g.path,
+            g.title,
+            g.op,
+            members,
+            height[g.path],
+            g.kind,
+            g.summary if g.count else "",
+            hierarchy.chain(g.path),
         )
         for g, members in shown
     )
@@ -549,7 +556,9 @@ def _group_runs(group: FrameGroup, layers: Mapping[str, int]) -> list[list[str]]
     return runs
 
 
-def _layer_offsets(visible: VisibleGraph, layers: Mapping[str, int], spacing: Spacing, *, horizontal: bool) -> list[float]:
+def _layer_offsets(
+    visible: VisibleGraph, layers: Mapping[str, int], spacing: Spacing, *, horizontal: bool
+) -> list[float]:
     """Each layer's place along the flow: ``along_gap`` apart, more where frames start or end.
 
     Top to bottom a frame starts with its title; left to right its title is on top, so both
@@ -635,7 +644,12 @@ def _shortcut_points(
 
 
 def _frames(
-    visible: VisibleGraph, positions: Mapping[str, Point], layers: Mapping[str, int], spacing: Spacing, *, horizontal: bool
+    visible: VisibleGraph,
+    positions: Mapping[str, Point],
+    layers: Mapping[str, int],
+    spacing: Spacing,
+    *,
+    horizontal: bool,
 ) -> tuple[Frame, ...]:
     """Frames for the expanded groups, dropped where one would cover a node that is not its own."""
     by_layer: dict[int, list[str]] = defaultdict(list)
@@ -652,14 +666,13 @@ def _frames(
             x0, x1 = min(xs) - half_w - pad, max(xs) + half_w + pad
             y0, y1 = min(ys) - half_h - frame_top(group.height), max(ys) + half_h + pad
             strangers = (
-                n
-                for layer in range(layers[run[0]], layers[run[-1]] + 1)
-                for n in by_layer[layer]
-                if n not in members
+                n for layer in range(layers[run[0]], layers[run[-1]] + 1) for n in by_layer[layer] if n not in members
             )
             if not any(
-                x0 < positions[n][0] + half_w and positions[n][0] - half_w < x1
-                and y0 < positions[n][1] + half_h and positions[n][1] - half_h < y1
+                x0 < positions[n][0] + half_w
+                and positions[n][0] - half_w < x1
+                and y0 < positions[n][1] + half_h
+                and positions[n][1] - half_h < y1
                 for n in strangers
             ):
                 kept.append((group, (x0, y0, x1 - x0, y1 - y0)))
@@ -672,4 +685,3 @@ def _frames(
             title = group.title[len(outer) + 1 :]  # "branch2.0" inside "inception3a", but "layer2.1", not "1"
         frames.append(Frame(group.path, group.op, rect, group.height, title, group.summary, outer))
     return tuple(frames)
-

@@ -44,7 +44,12 @@ class LegendContent:
 
     @property
     def labels(self) -> list[str]:
-        return [*self.kinds, *(["shortcut"] if self.shortcut else []), *([EDGE_ENTRY] if self.edges else []), *self.marks]
+        return [
+            *self.kinds,
+            *(["shortcut"] if self.shortcut else []),
+            *([EDGE_ENTRY] if self.edges else []),
+            *self.marks,
+        ]
 
 
 def _swatch_width(label: str) -> float:
@@ -100,7 +105,9 @@ def paint_legend(painter: QPainter, rect: QRectF, content: LegendContent, theme:
             painter.setBrush(theme.fill(label))
             if label == BLOCK:
                 painter.drawRoundedRect(QRectF(x + 2, y + 2, _SWATCH - 2, _SWATCH - 2), 2.5, 2.5)
-            painter.drawRoundedRect(QRectF(x, y, _SWATCH - (2 if label == BLOCK else 0), _SWATCH - (2 if label == BLOCK else 0)), 2.5, 2.5)
+            painter.drawRoundedRect(
+                QRectF(x, y, _SWATCH - (2 if label == BLOCK else 0), _SWATCH - (2 if label == BLOCK else 0)), 2.5, 2.5
+            )
             painter.fillRect(QRectF(x + 1.5, y + 1.5, 3, _SWATCH - 3 - (2 if label == BLOCK else 0)), kind_color(label))
         painter.setPen(theme.text)
         text_rect = QRectF(x + swatch + 5, y - 3, w - swatch - 5, _SWATCH + 6)

@@ -63,7 +63,12 @@ class Minimap(QWidget):
         )
         frames = tuple((QRectF(*f.rect), f.title) for f in layout.frames if f.outer is None)
         titles = tuple(
-            (QRectF(layout.positions[n.name][0] - half_w, layout.positions[n.name][1] - half_h, NODE_WIDTH, NODE_HEIGHT), n.title)
+            (
+                QRectF(
+                    layout.positions[n.name][0] - half_w, layout.positions[n.name][1] - half_h, NODE_WIDTH, NODE_HEIGHT
+                ),
+                n.title,
+            )
             for n in visible.blocks
             if n.group in _TITLED
         )

@@ -209,7 +209,9 @@ class GraphScene(QGraphicsScene):
             obstacles = [QRectF(*(v * scale for v in label.frame.rect)) for label, _ in self.outside_titles]
             for item in self.nodes.values():
                 card = item.mapRectToScene(item.rect)
-                obstacles.append(QRectF(card.x() * scale, card.y() * scale, card.width() * scale, card.height() * scale))
+                obstacles.append(
+                    QRectF(card.x() * scale, card.y() * scale, card.width() * scale, card.height() * scale)
+                )
         taken: list[QRectF] = []
         for label, title in self.outside_titles:
             place = None

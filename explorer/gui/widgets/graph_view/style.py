@@ -36,6 +36,7 @@ def band_point_size(band: int) -> float:
     """The scene font size of a band ≥ 1: MIN_SCREEN_PT on screen at the band's smallest scale."""
     return MIN_SCREEN_PT / band_scale(band)
 
+
 # Distinct hues that stay apart for the common colour-vision deficiencies where it matters most
 # (conv vs. norm vs. activation vs. pool), and read on white and on near-black.
 KIND_COLORS = MappingProxyType(

@@ -365,7 +365,11 @@ class GraphView(QGraphicsView):
             return rect
         graph = self._summary.graph
         members = [anchor] if anchor in graph else [n.name for n in graph.nodes_under(anchor)]
-        shown = [self._scene.nodes[self._visible.owner[m]] for m in members if self._visible.owner.get(m) in self._scene.nodes]
+        shown = [
+            self._scene.nodes[self._visible.owner[m]]
+            for m in members
+            if self._visible.owner.get(m) in self._scene.nodes
+        ]
         if not shown:
             return None
         rect = shown[0].mapRectToScene(shown[0].rect)
@@ -593,7 +597,8 @@ class GraphView(QGraphicsView):
         found: dict[str, None] = {}
         for node in self._summary.graph.nodes:
             group = next(
-                (g for g in hierarchy.chains[node.name] if g in self._collapsed and _matches(hierarchy, g, needle)), None
+                (g for g in hierarchy.chains[node.name] if g in self._collapsed and _matches(hierarchy, g, needle)),
+                None,
             )
             if group is not None:
                 found[group] = None
@@ -926,14 +931,18 @@ class GraphView(QGraphicsView):
         painter.setPen(self._theme.text)
         painter.setFont(title_font)
         painter.drawText(
-            QRectF(_EXPORT_MARGIN, _EXPORT_MARGIN / 2, size.width() - 2 * _EXPORT_MARGIN, title_height - _EXPORT_MARGIN / 2),
+            QRectF(
+                _EXPORT_MARGIN, _EXPORT_MARGIN / 2, size.width() - 2 * _EXPORT_MARGIN, title_height - _EXPORT_MARGIN / 2
+            ),
             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
             title,
         )
         left = (size.width() - source.width()) / 2
         self._scene.render(painter, QRectF(left, title_height, source.width(), source.height()), source)
         if legend.labels:
-            area = QRectF(_EXPORT_MARGIN / 2, title_height + source.height(), size.width() - _EXPORT_MARGIN, key.height())
+            area = QRectF(
+                _EXPORT_MARGIN / 2, title_height + source.height(), size.width() - _EXPORT_MARGIN, key.height()
+            )
             paint_legend(painter, area, legend, self._theme)
         painter.end()
 
@@ -949,7 +958,9 @@ class GraphView(QGraphicsView):
         if height:
             self._legend.setGeometry(int(area.left()), int(area.bottom() + 1), int(area.width()), height)
         hint = self._search.sizeHint()
-        self._search.setGeometry(int(area.right() - hint.width() - 10), int(area.top() + 10), hint.width(), hint.height())
+        self._search.setGeometry(
+            int(area.right() - hint.width() - 10), int(area.top() + 10), hint.width(), hint.height()
+        )
         size = self._minimap.preferred_size(area.size().toSize())
         self._minimap.setGeometry(
             int(area.right() - size.width() - 10), int(area.bottom() - size.height() - 10), size.width(), size.height()
