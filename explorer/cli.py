@@ -36,6 +36,7 @@ def _build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--expand", metavar="all|PATHS", help="expand all blocks, or the comma-separated module paths")
     gui.add_argument("--screenshot", metavar="FILE.png", type=Path, help="render the window offscreen to FILE and exit")
     gui.add_argument("--size", default="1600x1000", help="window size for --screenshot, WxH")
+    gui.add_argument("--graph-layout", choices=("top-down", "left-right"), help="lay the graph out this way (else as last time)")
 
     models = commands.add_parser("models", help="list the model zoo and torchvision's classification models")
     models.add_argument("--json", action="store_true", help="machine-readable output")
@@ -350,6 +351,7 @@ def _cmd_gui(args: argparse.Namespace) -> int:
             images=tuple(args.image),
             screenshot=args.screenshot,
             size=(width, height),
+            graph_layout=args.graph_layout,
         )
     )
 

@@ -15,6 +15,7 @@ module and op (``layer1.0.add``, ``inception3a.cat``, top-level ``flatten``).
 from __future__ import annotations
 
 import contextlib
+import functools
 from copy import deepcopy
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
@@ -39,6 +40,8 @@ from explorer.core.layers import (
 )
 
 INPUT_NAME = "input"
+#: Joins the first and last part of a range of one module's parts: ``inception4a…inception4e``.
+RANGE_MARK = "…"
 _NO_ARGS: Mapping[str, Any] = MappingProxyType({})
 
 
@@ -122,8 +125,72 @@ class LayerGraph:
         return list(paths)
 
     def nodes_under(self, path: str) -> list[LayerNode]:
+        """The nodes inside a module path (``layer1.0``), or inside a range of its parts (``first…last``).
+
+        A range names consecutive parts of one module (see ``units``): ``inception4a…inception4e``
+        is GoogLeNet's fourth stage, ``layer3.1…layer3.35`` a run of ResNet-152's blocks. It holds
+        the parts from ``first`` to ``last`` in execution order, except side outputs computed in
+        between (GoogLeNet's ``aux1``, run after ``inception4a``). A malformed range holds nothing.
+        """
+        if RANGE_MARK in path:
+            return self._range_nodes(path)
         prefix = path + "."
         return [node for node in self.nodes if node.path.startswith(prefix) or node.path == path]
+
+    def units(self, scope: str = "") -> tuple[str, ...]:
+        """The parts of module ``scope`` ("" is the model) in execution order: the paths of its
+        child modules that hold nodes, and the names of the functional nodes directly in it."""
+        return self._scope_units[0].get(scope, ())
+
+    def side_outputs(self, scope: str = "") -> frozenset[str]:
+        """The units of ``scope`` that the model's main output does not depend on: side outputs such as
+        GoogLeNet's auxiliary heads in train mode (and what packs the outputs into a tuple)."""
+        return self._scope_units[1].get(scope, frozenset())
+
+    @functools.cached_property
+    def _scope_units(self) -> tuple[Mapping[str, tuple[str, ...]], Mapping[str, frozenset[str]]]:
+        units: dict[str, dict[str, None]] = defaultdict(dict)
+        for node in self.nodes:
+            for scope, unit in _scopes_and_units(node.path):
+                units[scope].setdefault(unit, None)
+        main = self._main_line()
+        trunk: dict[str, set[str]] = defaultdict(set)  # scope → its units on the way to the main output
+        for name in main:
+            for scope, unit in _scopes_and_units(self.node(name).path):
+                trunk[scope].add(unit)
+        ordered = {scope: tuple(found) for scope, found in units.items()}
+        side = {scope: frozenset(u for u in found if u not in trunk[scope]) for scope, found in ordered.items()}
+        return MappingProxyType(ordered), MappingProxyType(side)
+
+    def _main_line(self) -> set[str]:
+        """The main output (the first the model returns) and every node it depends on.
+
+        A functional node that only packs several outputs (GoogLeNet's ``GoogLeNetOutputs`` in
+        train mode) is not a result itself: its first input is.
+        """
+        if not self.outputs:
+            return {node.name for node in self.nodes}
+        main = self.node(self.outputs[0])
+        while not main.is_module and main.kind == "other" and len(main.inputs) > 1 and not self.successors(main.name):
+            main = self.node(main.inputs[0])
+        seen, stack = set(), [main.name]
+        while stack:
+            name = stack.pop()
+            if name not in seen:
+                seen.add(name)
+                stack.extend(self.node(name).inputs)
+        return seen
+
+    def _range_nodes(self, path: str) -> list[LayerNode]:
+        first, _, last = path.partition(RANGE_MARK)
+        scope = first.rpartition(".")[0]
+        units = self.units(scope)
+        if scope != last.rpartition(".")[0] or first not in units or last not in units:
+            return []
+        i, j = units.index(first), units.index(last)
+        side = self.side_outputs(scope)
+        chosen = {u for u in units[i : j + 1] if u in (first, last) or u not in side}
+        return [node for node in self.nodes if dict(_scopes_and_units(node.path)).get(scope) in chosen]
 
     def module(self, node: LayerNode | str) -> nn.Module | None:
         node = self.node(node) if isinstance(node, str) else node
@@ -131,6 +198,13 @@ class LayerGraph:
             return None
         module = self.modules.get(node.module_path)
         return module if module is not None else self.model.get_submodule(node.module_path)
+
+
+def _scopes_and_units(path: str) -> Iterator[tuple[str, str]]:
+    """For each module enclosing ``path`` ("" first), the part of it that holds ``path``."""
+    parts = path.split(".")
+    for depth in range(len(parts)):
+        yield ".".join(parts[:depth]), ".".join(parts[: depth + 1])
 
 
 class GraphBuildError(Exception):

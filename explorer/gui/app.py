@@ -25,6 +25,7 @@ class GuiOptions:
     images: tuple[str, ...] = ()  # for --view classify
     screenshot: Path | None = None
     size: tuple[int, int] = (1600, 1000)
+    graph_layout: str | None = None  # "top-down" or "left-right" (else the remembered one)
 
 
 def _install_excepthook() -> None:
@@ -66,10 +67,16 @@ def run(options: GuiOptions) -> int:
         settings = QSettings(str(Path(tempfile.mkdtemp()) / "screenshot.ini"), QSettings.Format.IniFormat)
         return _screenshot(MainWindow(settings), options)
     window = MainWindow()
+    _apply_graph_layout(window, options)
     if options.model:
         window._request = (options.model, options.input_shape, options.mode)
     window.show()
     return app.exec()
+
+
+def _apply_graph_layout(window: object, options: GuiOptions) -> None:
+    if options.graph_layout is not None:
+        window.left_right_action.setChecked(options.graph_layout == "left-right")  # type: ignore[attr-defined]
 
 
 def _sample_images() -> list[Path]:
@@ -109,6 +116,7 @@ def _screenshot(window: object, options: GuiOptions) -> int:
 
     assert isinstance(window, MainWindow)
     window._request = (options.model or "resnet18", options.input_shape, options.mode)
+    _apply_graph_layout(window, options)
     window.resize(*options.size)
     window.show()
     if not window.wait_idle():
@@ -123,7 +131,7 @@ def _screenshot(window: object, options: GuiOptions) -> int:
     elif options.expand:
         for path in (p.strip() for p in options.expand.split(",")):
             if path:
-                window.graph_view.expand(path)
+                window.graph_view.expand(window.graph_view.group_path(path) or path)
     if options.view == "classify":
         window.show_view("classify")
         window.classifier.add_images(list(options.images) or [str(p) for p in _sample_images()])
@@ -150,16 +158,22 @@ def _screenshot(window: object, options: GuiOptions) -> int:
     else:
         window.show_view(options.view)
     if options.select:
-        if options.select not in window.summary.graph and not window.summary.block(options.select)[0]:
+        select = window.graph_view.group_path(options.select) or options.select
+        if select not in window.summary.graph and not window.summary.block(select)[0]:
             print(f"cnn-explorer: error: no layer or block named {options.select!r}", file=sys.stderr)
             return 2
-        window.select(options.select)
+        window.select(select)
     window.wait_idle()
-    if options.select is None and options.view == "graph":
-        window.graph_view.fit()
     from PySide6.QtWidgets import QApplication
 
     for _ in range(3):
+        QApplication.processEvents()  # the docks settle: the graph's viewport has its final size
+    if options.select is None and options.view == "graph":
+        if options.expand in (None, "all"):
+            window.graph_view.fit()
+        else:  # the last block expanded, whole in view
+            last = [p.strip() for p in options.expand.split(",") if p.strip()][-1]
+            window.graph_view.show_group(window.graph_view.group_path(last) or last)
         QApplication.processEvents()
     image = window.grab()
     options.screenshot.parent.mkdir(parents=True, exist_ok=True)

@@ -43,7 +43,12 @@ def analyse(name: str, input_shape: str | None, mode: str) -> Generator[str, Non
     from explorer.core.analysis import analyze
 
     yield f"Analysing {name}…"
-    return analyze(name, input_shape, mode)
+    summary = analyze(name, input_shape, mode)
+    yield f"Folding {name}'s graph…"
+    from explorer.gui.widgets.graph_view.hierarchy import hierarchy_of  # Qt-free
+
+    hierarchy_of(summary.graph)  # the graph view finds it ready (its stages, blocks and repeats)
+    return summary
 
 
 def analyse_pair(first: str, second: str) -> Generator[str, None, tuple[ModelSummary, ModelSummary]]:

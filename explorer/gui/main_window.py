@@ -165,11 +165,43 @@ class MainWindow(QMainWindow):
         self._action("Fit graph to view", "Ctrl+0", lambda: self.graph_view.fit(), view_menu)
         self._action("Expand all blocks", "Ctrl+Shift+=", lambda: self.graph_view.expand_all(), view_menu)
         self._action("Collapse blocks", "Ctrl+Shift+-", lambda: self.graph_view.collapse_to_default(), view_menu)
+        self._build_graph_options(view_menu)
         view_menu.addSeparator()
         for dock in (self.catalogue_dock, self.panel_dock, self.table_dock):
             view_menu.addAction(dock.toggleViewAction())
         help_menu = bar.addMenu("&Help")
         self._action("About cnn-explorer", QKeySequence.StandardKey.HelpContents, self.show_about, help_menu)
+
+    # --- graph view options (issue 12): checkable View-menu actions, remembered in the settings ---
+
+    def _build_graph_options(self, menu: Any) -> None:
+        from explorer.gui.widgets.graph_view.layout import LEFT_RIGHT, TOP_DOWN
+
+        view = self.graph_view
+        menu.addSeparator()
+        self.left_right_action = self._graph_option(
+            menu, "Left-to-right graph", "graph/left_right", False,
+            lambda on: view.set_direction(LEFT_RIGHT if on else TOP_DOWN),
+        )  # fmt: skip
+        self.fold_repeats_action = self._graph_option(
+            menu, "Fold repeated blocks (× N)", "graph/fold_repeats", True, view.set_fold_repeats
+        )
+        self.edge_shapes_action = self._graph_option(menu, "Shapes on edges", "graph/edge_shapes", True, view.set_edge_labels)
+
+    def _graph_option(self, menu: Any, text: str, key: str, default: bool, apply: Any) -> QAction:
+        action = QAction(text, self, checkable=True)
+        action.setChecked(bool(self.settings.value(key, default, type=bool)))
+        apply(action.isChecked())
+
+        def toggled(on: bool) -> None:
+            apply(on)
+            self.settings.setValue(key, on)
+
+        action.toggled.connect(toggled)
+        menu.addAction(action)
+        return action
+
+    # --- end of graph view options ---
 
     def _build_status_bar(self) -> None:
         self.totals_label = QLabel()

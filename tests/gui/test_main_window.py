@@ -46,6 +46,7 @@ def test_choosing_a_model_fills_graph_panel_and_table(window, qtbot) -> None:
 
 def test_clicking_a_node_selects_its_table_row_and_back(window, qtbot) -> None:
     choose(window, qtbot, "resnet18")
+    window.graph_view.expand_all()  # ResNet-18 opens at its stages: maxpool is in the stem
     click_node(window, qtbot, "maxpool")
     assert window.selected == "maxpool"
     assert window.table.selected_names() == ["maxpool"]
@@ -65,12 +66,12 @@ def test_collapse_expand_and_search(window, qtbot) -> None:
     choose(window, qtbot, "resnet152")
     view = window.graph_view
     collapsed = len(view.visible_graph.nodes)
-    assert "layer3.20" in view.collapsed  # deep networks open with their blocks collapsed
-    view.expand("layer3.20")
+    assert "layer3" in view.collapsed and "layer3.20" in view.collapsed  # deep networks open at stage level
+    view.expand("layer3.20")  # opens the stage (and the run of repeats) around it too
     assert len(view.visible_graph.nodes) > collapsed
     assert view.node_item("layer3.20.conv2") is not None
     view.collapse("layer3.20")
-    assert len(view.visible_graph.nodes) == collapsed
+    assert view.node_item("layer3.20").node.is_block and view.node_item("layer3.20.conv2") is None
     view.expand_all()
     assert len(view.visible_graph.nodes) == len(window.summary.graph.nodes)
     matches = view.find("layer4.2.conv3")

@@ -543,12 +543,8 @@ class ChartsView(QWidget):
             return [self._index[name]]
         if self.summary is None:
             return []
-        prefix = name + "."  # a collapsed block of the graph view: its layers
-        return [
-            i
-            for i, layer in enumerate(self.summary.layers)
-            if layer.name.startswith(prefix) or layer.node.path.startswith(prefix)
-        ]
+        # a collapsed block of the graph view: its layers (under a module path, or a range)
+        return [self._index[node.name] for node in self.summary.graph.nodes_under(name) if node.name in self._index]
 
 
 __all__: Sequence[str] = ("ChartsView", "METRICS", "BytesAxis", "SparseLabelAxis", "ValueAxis", "compact", "compact_bytes")

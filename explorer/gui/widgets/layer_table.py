@@ -379,9 +379,8 @@ class LayerTable(QWidget):
         source_row = self.model.row_of(name)
         if source_row is not None:
             names = [name]
-        else:  # a collapsed block of the graph view: every layer under that module path
-            prefix = name + "."
-            names = [r.name for r in summary.layers if r.name.startswith(prefix) or r.node.path.startswith(prefix)]
+        else:  # a collapsed block of the graph view: every layer under that module path (or range)
+            names = [node.name for node in summary.graph.nodes_under(name)]
         rows = []
         for layer_name in names:
             row = self.model.row_of(layer_name)
