@@ -322,6 +322,12 @@ def parse_layer_specs(text: str) -> tuple[LayerSpec, ...]:
     return tuple(specs)
 
 
+def parse_remove(text: str) -> RemoveLayer:
+    if not text.strip():
+        raise ExplorerError("--remove needs a layer name.")
+    return RemoveLayer(text.strip())
+
+
 def parse_replace(text: str) -> ReplaceLayer:
     """``c3=conv:out=16,k=5`` → ReplaceLayer("c3", (LayerSpec("conv", out_channels=16, kernel_size=5),))."""
     layer, sep, specs = text.partition("=")
@@ -1320,3 +1326,28 @@ def build_edited(
     _, names = work.propagate()
     module = fx.GraphModule(work.modules.root, work.graph)
     return EditedModule(spec.name, module.eval(), work.shape, label, tuple(work.propagations.values()), MappingProxyType(dict(names)))
+
+
+def export_edited(
+    model: str,
+    edits: Sequence[Edit],
+    folder: str | Path,
+    *,
+    input_shape: Sequence[int] | str | None = None,
+    weights: str = "default",
+    opset: int | None = None,
+    dynamic_batch: bool = False,
+    verify: bool = True,
+) -> Any:
+    """Export ``model`` with ``edits`` to ``folder/MODEL-edited.onnx`` (a generator of export progress,
+    returning the ``ExportResult``); checked like every export, by onnx.checker and onnxruntime."""
+    from explorer.core.onnx_export import DEFAULT_OPSET, ExportOptions, ExportProgress, check_output_folder, export_one, offline_weights_key
+    from explorer.core.zoo.registry import get_spec
+
+    check_output_folder(folder)
+    name = get_spec(model).name
+    yield ExportProgress(name, 0, 1, "weights", f"{name}: building the edited model ({weights} weights)")
+    edited = build_edited(name, edits, input_shape=input_shape, weights=offline_weights_key(name, weights))
+    options = ExportOptions(opset=opset or DEFAULT_OPSET, input_shape=edited.input_shape, dynamic_batch=dynamic_batch, verify=verify)
+    stem = Path(name).name.removesuffix(".py").replace(":", "-") + "-edited"
+    return (yield from export_one(name, folder, options, model=edited.module, weights_label=edited.weights, stem=stem))
