@@ -491,21 +491,26 @@ def check_set(row: LayerStats, changes: Mapping[str, Any]) -> tuple[FieldProblem
                 FieldProblem("groups", f"groups {groups} must divide the {in_channels} input and {out_channels} output channels", True)
             )
     names = ("H", "W") if n == 2 else tuple(f"axis {i}" for i in range(n))
+    per_axis: dict[tuple[str, str, bool], list[str]] = {}  # the same problem on H and on W is said once
     for i in range(n):
         k_eff = dilation[i] * (kernel[i] - 1) + 1
         span = spatial[i] + 2 * padding[i] - k_eff
+        found: list[tuple[str, str, bool]] = []
         if not is_conv and padding[i] > kernel[i] // 2:
-            problems.append(FieldProblem("padding", f"padding {padding[i]} is more than half the {kernel[i]}-wide window", True))
+            found.append(("padding", f"padding {padding[i]} is more than half the {kernel[i]}-wide window", True))
         elif is_conv and padding[i] > k_eff - 1:
-            problems.append(FieldProblem("padding", f"padding {padding[i]} > K − 1 = {k_eff - 1}: the outer outputs see only padding", False))
+            found.append(("padding", f"padding {padding[i]} > K − 1 = {k_eff - 1}: the outer outputs see only padding", False))
         if span < 0:
-            problems.append(FieldProblem("kernel_size", f"the {k_eff}-px kernel is larger than the padded input ({spatial[i]} + 2×{padding[i]} = {spatial[i] + 2 * padding[i]} px)", True))
+            found.append(("kernel_size", f"the {k_eff}-px kernel is larger than the padded input ({spatial[i]} + 2×{padding[i]} = {spatial[i] + 2 * padding[i]} px)", True))
         elif span % stride[i] and not ceil_mode:
             out = conv_output_size(spatial[i], kernel[i], stride[i], padding[i], dilation[i])
             exact = f"({spatial[i]} − {k_eff} + 2×{padding[i]})/{stride[i]} = {span / stride[i]:g}"
-            problems.append(
-                FieldProblem("stride", f"{names[i]}: {exact} is not whole; the output is {out} and the last {span % stride[i]} px are never read", False)
-            )
+            found.append(("stride", f"{exact} is not whole; the output is {out} and the last {span % stride[i]} px are never read", False))
+        for key in found:
+            per_axis.setdefault(key, []).append(names[i])
+    for (field_name, message, blocking), axes_named in per_axis.items():
+        where = " and ".join(axes_named) if n > 1 else ""
+        problems.append(FieldProblem(field_name, f"{where}: {message}" if where else message, blocking))
     return tuple(problems)
 
 
@@ -841,6 +846,8 @@ class _Work:
     def __init__(self, model: str, root: nn.Module, graph: fx.Graph, shape: Shape, mode: str) -> None:
         self.model = model
         self.modules = _CopyOnWrite(root)
+        # Where new layers go: the meta device for an analysis, the CPU for a real model.
+        self.device = _device_of(root)
         self.graph = copy.deepcopy(graph)
         self.shape = shape
         self.mode = mode
@@ -870,7 +877,7 @@ class _Work:
         changes = _fit(path, module, input_shapes[0])
         if not changes:
             return module
-        new = _checked_rebuild(path, module, changes)
+        new = _checked_rebuild(path, module, changes, self.device)
         self.modules.set(path, new)
         if not any(path == p or path.startswith(p + ".") for p in self.new_paths):
             for name, after in changes.items():
@@ -940,7 +947,7 @@ class _Work:
         if unknown:
             raise ExplorerError(f"{where} has no editable setting {unknown[0]!r}; it has: {', '.join(allowed)}.")
         changes = {name: _normalised(where, module, name, value) for name, value in edit.values.items()}
-        self.modules.set(path, _checked_rebuild(path, module, changes))
+        self.modules.set(path, _checked_rebuild(path, module, changes, self.device))
         self.edited_paths.add(path)
 
     def _replace(self, edit: ReplaceLayer) -> None:
@@ -955,10 +962,9 @@ class _Work:
         source, output = self._single_input_output(path, owned)
         in_shape = self._shape_of(source)
         channels, rank = (in_shape[0] if in_shape else 1), max(len(in_shape) - 1, 0)
-        old = self.modules.get(path)
         layers = []
-        # On the device of what it replaces: a meta model stays free of memory (a new 51 M-weight FC too).
-        with torch.device(_device_of(old) if old is not None else torch.device("meta")):
+        # On the model's device: a meta model stays free of memory (a new 51 M-weight FC too).
+        with torch.device(self.device):
             for spec in edit.replacement:
                 layer, channels = _build_layer(spec, channels, rank)
                 layers.append(layer)
@@ -1156,9 +1162,9 @@ def _fit(path: str, module: nn.Module, shape: Shape) -> dict[str, int]:
     return {}
 
 
-def _checked_rebuild(path: str, module: nn.Module, changes: Mapping[str, Any]) -> nn.Module:
+def _checked_rebuild(path: str, module: nn.Module, changes: Mapping[str, Any], device: torch.device) -> nn.Module:
     try:
-        return _rebuilt(module, changes)
+        return _rebuilt(module, changes, device=device)
     except (TypeError, ValueError, RuntimeError) as error:
         raise ExplorerError(f"{path} ({type(module).__name__}) cannot take {_changes_text(changes)}: {_first_line(error)}") from None
 
