@@ -29,11 +29,16 @@ def _build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--model", help="the model to open")
     gui.add_argument("--input", help="input shape C×H×W")
     gui.add_argument("--mode", choices=("eval", "train"), default="eval")
-    gui.add_argument("--view", choices=("graph", "table", "charts", "compare", "classify", "features"), default="graph")
+    gui.add_argument(
+        "--view", choices=("graph", "table", "charts", "compare", "classify", "features", "whatif", "lessons"), default="graph"
+    )
     gui.add_argument("--image", nargs="+", default=[], metavar="PATH", help="images for --view classify or features (default: the samples)")
     gui.add_argument("--compare", metavar="MODEL2", help="second model of the compare view")
     gui.add_argument("--select", metavar="LAYER", help="select a layer or block")
     gui.add_argument("--expand", metavar="all|PATHS", help="expand all blocks, or the comma-separated module paths")
+    gui.add_argument("--lesson", metavar="NAME", help="--view whatif: open a lesson's experiment (cnn-explorer lesson lists them)")
+    gui.add_argument("--edit", action="append", default=[], metavar="LAYER.FIELD=VALUE", help="--view whatif: type an edit into the Edit panel and apply it")
+    gui.add_argument("--edits", type=Path, metavar="FILE.json", help="--view whatif: open an edit file")
     gui.add_argument("--screenshot", metavar="FILE.png", type=Path, help="render the window offscreen to FILE and exit")
     gui.add_argument("--size", default="1600x1000", help="window size for --screenshot, WxH")
 
@@ -481,6 +486,9 @@ def _cmd_gui(args: argparse.Namespace) -> int:
             select=args.select,
             expand=args.expand,
             images=tuple(args.image),
+            lesson=args.lesson,
+            edits=tuple(args.edit),
+            edit_file=args.edits,
             screenshot=args.screenshot,
             size=(width, height),
         )

@@ -505,7 +505,8 @@ def check_set(row: LayerStats, changes: Mapping[str, Any]) -> tuple[FieldProblem
         elif span % stride[i] and not ceil_mode:
             out = conv_output_size(spatial[i], kernel[i], stride[i], padding[i], dilation[i])
             exact = f"({spatial[i]} − {k_eff} + 2×{padding[i]})/{stride[i]} = {span / stride[i]:g}"
-            found.append(("stride", f"{exact} is not whole; the output is {out} and the last {span % stride[i]} px are never read", False))
+            left = span % stride[i]
+            found.append(("stride", f"{exact} is not whole; the output is {out} and the last {left} px {'is' if left == 1 else 'are'} never read", False))
         for key in found:
             per_axis.setdefault(key, []).append(names[i])
     for (field_name, message, blocking), axes_named in per_axis.items():

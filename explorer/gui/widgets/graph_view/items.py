@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QPainter, QPainterPath, QPainterPathStroker, QPen, QPolygonF
+from PySide6.QtGui import QBrush, QColor, QPainter, QPainterPath, QPainterPathStroker, QPen, QPolygonF
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from explorer.gui.widgets.graph_view.layout import NODE_HEIGHT, NODE_WIDTH, EdgeRoute, Frame, VisibleNode
@@ -19,6 +19,8 @@ _STACK = 4.0  # how far a block's back card shows
 _ARROW_LENGTH = 8.0
 _ARROW_WIDTH = 7.0
 _CORNER = 16.0  # of a shortcut's bends
+#: What-if marks (``GraphView.mark_nodes``): a layer an edit changed, and one whose numbers changed with it.
+MARK_COLORS = {"changed": QColor("#db2777"), "affected": QColor("#d97706")}
 
 
 class NodeItem(QGraphicsItem):
@@ -34,12 +36,18 @@ class NodeItem(QGraphicsItem):
         self._detail = theme.detail_metrics.elidedText(detail, Qt.TextElideMode.ElideRight, width)
         self._rect = QRectF(-NODE_WIDTH / 2, -NODE_HEIGHT / 2, NODE_WIDTH, NODE_HEIGHT)
         extra = _STACK if node.is_block else 0.0
-        self._bounds = self._rect.adjusted(-2, -2, 2 + extra, 2 + extra)
+        self._bounds = self._rect.adjusted(-3, -3, 3 + extra, 3 + extra)
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
         # Text is the expensive part of a frame; at most a few hundred nodes, so a pixmap each is fine.
         self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.setToolTip(tooltip)
         self.setZValue(2)
+        self.mark: str | None = None  # "changed" | "affected" | None (what-if)
+
+    def set_mark(self, mark: str | None) -> None:
+        if mark != self.mark:
+            self.mark = mark
+            self.update()
 
     @staticmethod
     def text_width(node: VisibleNode) -> float:
@@ -86,6 +94,21 @@ class NodeItem(QGraphicsItem):
         painter.drawText(bottom, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, self._detail)
         if node.is_block:
             self._paint_expander(painter, QPointF(rect.right() - 13, rect.center().y()))
+        if self.mark is not None:
+            self._paint_mark(painter, rect)
+
+    def _paint_mark(self, painter: QPainter, rect: QRectF) -> None:
+        """A what-if mark: a solid ring for a changed layer, a dashed one for an affected layer."""
+        color = MARK_COLORS[self.mark or "changed"]
+        pen = QPen(color, 2.4 if self.mark == "changed" else 1.8)
+        if self.mark == "affected":
+            pen.setDashPattern([3.0, 2.0])
+        painter.setPen(pen)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawRoundedRect(rect.adjusted(-1.0, -1.0, 1.0, 1.0), _RADIUS + 1, _RADIUS + 1)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(color)
+        painter.drawEllipse(QPointF(rect.right() - 6, rect.top() + 6), 3.2, 3.2)
 
     def _paint_expander(self, painter: QPainter, centre: QPointF) -> None:
         """A small ⊞: double-click opens the block."""

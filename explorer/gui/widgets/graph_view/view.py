@@ -130,6 +130,7 @@ class GraphView(QGraphicsView):
         self._legend = Legend(self)
         self._legend.hide()
         self._scene.selectionChanged.connect(self._selection_changed)
+        self._marks: dict[str, str] = {}  # what-if: node name → "changed" | "affected"
 
     # --- content -------------------------------------------------------------------------------
 
@@ -156,6 +157,7 @@ class GraphView(QGraphicsView):
     def set_summary(self, summary: ModelSummary | None) -> None:
         """Show ``summary``'s graph, deep networks folded as ``layout.default_collapsed`` says."""
         self._summary = summary
+        self._marks = {}
         self._collapsed = default_collapsed(summary.graph) if summary is not None else frozenset()
         self._matches, self._match = [], -1
         self._search.count.clear()
@@ -163,6 +165,27 @@ class GraphView(QGraphicsView):
         self._initial_view_pending = True
         if self.isVisible():
             self._initial_view()
+
+    # --- what-if marks (hook for explorer.gui.widgets.whatif_compare) -------------------------------
+
+    def mark_nodes(self, changed: Iterable[str] = (), affected: Iterable[str] = ()) -> None:
+        """Outline the layers an edit changed (solid) and those whose numbers changed with it (dashed).
+
+        Names are graph node names; a collapsed block shows the strongest mark of its layers. The marks
+        stay through expanding and collapsing, and go with the next ``set_summary``.
+        """
+        self._marks = dict.fromkeys(affected, "affected") | dict.fromkeys(changed, "changed")
+        self._apply_marks()
+
+    def marks(self) -> dict[str, str]:
+        """The mark of each visible node that has one (tests and screenshots)."""
+        return {name: item.mark for name, item in self._scene.nodes.items() if item.mark is not None}
+
+    def _apply_marks(self) -> None:
+        for name, item in self._scene.nodes.items():
+            members = item.node.members if item.node.is_block else (name,)
+            found = {self._marks[m] for m in members if m in self._marks}
+            item.set_mark("changed" if "changed" in found else "affected" if found else None)
 
     def set_collapsed(self, paths: Iterable[str]) -> None:
         """Fold exactly these module paths (unknown ones are ignored); the view keeps its place."""
@@ -227,6 +250,7 @@ class GraphView(QGraphicsView):
             self._visible = visible_graph(self._summary.graph, self._collapsed)
             self._layout = compute_layout(self._visible)
             self._scene.populate(self._summary, self._visible, self._layout, self._theme)
+            self._apply_marks()
             self._legend.set_content(LegendContent.of(self._visible, self._layout), self._theme)
             self._place_overlays()
         finally:
