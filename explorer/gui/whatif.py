@@ -15,9 +15,9 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence, QUndoCommand, QUndoStack
-from PySide6.QtWidgets import QFileDialog, QMenu, QMenuBar, QSplitter, QTabWidget, QWidget
+from PySide6.QtWidgets import QFileDialog, QMenu, QMenuBar, QSplitter, QTabWidget
 
 from explorer.gui.widgets.edit_panel import EditPanel
 from explorer.gui.widgets.lessons import LessonsPage
@@ -189,7 +189,7 @@ class WhatIfSession(QObject):
         if self.edits or self.base_edits:
             self.base_edits, self.lesson = (), None
             self.stack.clear()
-            self._show_edits(())
+            self._submit((), None)
 
     # --- editing ---
 
@@ -209,7 +209,7 @@ class WhatIfSession(QObject):
             self.model, self.input_shape, self.mode = model, input_shape, mode
             self._reset()
         self.base_edits, self.lesson = (), None
-        self._submit(tuple(edits), text, replace=True)
+        self._submit(tuple(edits), text)
 
     def undo(self) -> None:
         self.stack.undo()
@@ -221,8 +221,13 @@ class WhatIfSession(QObject):
         assert self.model is not None
         return Request(self.model, self.input_shape, self.mode, self.base_edits, edits)
 
-    def _submit(self, edits: tuple[Edit, ...], text: str | None, *, replace: bool = False) -> None:
+    def _submit(self, edits: tuple[Edit, ...], text: str | None) -> None:
         request = self._request(edits)
+        if not edits and not self.base_edits:  # back to the model as it is: nothing to compute
+            self.runner.cancel()
+            self._pending = None
+            self._accept(request, None, text)
+            return
         cached = self._cache.get(request)
         if cached is not None:
             self._accept(request, cached, text)
@@ -254,7 +259,7 @@ class WhatIfSession(QObject):
         while len(self._cache) > _CACHE_SIZE:
             self._cache.pop(next(iter(self._cache)))
 
-    def _accept(self, request: Request, result: WhatIf, text: str | None) -> None:
+    def _accept(self, request: Request, result: WhatIf | None, text: str | None) -> None:
         if request.model != self.model or request.base_edits != self.base_edits:
             return  # an answer for a model or lesson the user has left
         before = self.edits
@@ -350,11 +355,15 @@ class WhatIfFeature(QObject):
     def install(self, tabs: QTabWidget, layer_box: QSplitter, menus: QMenuBar) -> None:
         tabs.addTab(self.view, "What if")
         tabs.addTab(self.lessons_page, "Lessons")
-        tabs.currentChanged.connect(lambda _index: self._show_panel())
-        layer_box.insertWidget(1, self.edit_panel)
-        layer_box.setStretchFactor(1, 2)
-        layer_box.setStretchFactor(2, 1)  # the weights give way first
-        layer_box.setSizes([300, 230, 200])  # the layer panel, the Edit section, the weights
+        tabs.currentChanged.connect(self._tab_changed)
+        # Under the layer panel, the Edit section shares the weights' place (their histogram and
+        # filters need ~400 px; side by side in the splitter the Edit section got none).
+        weights = layer_box.widget(1)
+        self.lower_tabs = QTabWidget(documentMode=True)
+        layer_box.replaceWidget(1, self.lower_tabs)
+        self.lower_tabs.addTab(self.edit_panel, "Edit")
+        self.lower_tabs.addTab(weights, "Weights")
+        self.lower_tabs.setCurrentWidget(weights)
         edit_menu = QMenu("&Edit", menus)
         menus.insertMenu(menus.actions()[1], edit_menu)  # after File
         edit_menu.addAction(self.undo_action)
@@ -374,6 +383,11 @@ class WhatIfFeature(QObject):
         self.lessons_menu.addAction("Loading…").setEnabled(False)
         self.session.load_lesson_list()
 
+    def _tab_changed(self, _index: int) -> None:
+        if self.window.tabs.currentWidget() is self.view:
+            self.lower_tabs.setCurrentWidget(self.edit_panel)
+        self._show_panel()
+
     # --- hooks the main window calls ---
 
     def analysis_done(self, summary: ModelSummary) -> None:
@@ -382,7 +396,8 @@ class WhatIfFeature(QObject):
         if self._focus is not None and self._focus[0] == summary.model:
             layer, self._focus = self._focus[1], None
             if layer in summary.graph or summary.block(layer)[0]:
-                self.window.select(layer)
+                # After the window has finished with this analysis (it resets the selection last).
+                QTimer.singleShot(0, lambda: self.window.select(layer) if self.window.summary is summary else None)
 
     def selected(self, name: str) -> None:
         self.view.select(name)

@@ -125,8 +125,7 @@ class EditPanel(QScrollArea):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWidgetResizable(True)
-        self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.setMinimumHeight(90)
+        self.setFrameShape(QFrame.Shape.NoFrame)
         inner = QWidget(self)
         self.setWidget(inner)
         self.summary: ModelSummary | None = None
@@ -139,11 +138,12 @@ class EditPanel(QScrollArea):
         self.hint = QLabel(inner, wordWrap=True)
         self.hint.setStyleSheet("color: palette(mid)")
         self.form_host = QWidget(inner)
-        # Two settings per line: kernel beside stride, padding beside dilation.
+        # One setting per line: the dock is narrow, and the Edit tab has the weights' height.
         self.form = QGridLayout(self.form_host)
         self.form.setContentsMargins(0, 0, 0, 0)
-        self.form.setHorizontalSpacing(6)
+        self.form.setHorizontalSpacing(10)
         self.form.setVerticalSpacing(3)
+        self.form.setColumnStretch(1, 1)
         self.message = QLabel(inner, wordWrap=True)
         self.message.setTextFormat(Qt.TextFormat.RichText)
         self.message.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
@@ -183,6 +183,7 @@ class EditPanel(QScrollArea):
         box.addWidget(self.message)
         box.addLayout(buttons)
         box.addLayout(replace_row)
+        box.addStretch(1)
         self.show_layer(None, None)
 
     # --- content ---
@@ -218,9 +219,8 @@ class EditPanel(QScrollArea):
             editor = _Field(field_name, value, rank, self._changed, self.form_host)
             position = len(self.fields)
             self.fields[field_name] = editor
-            line, column = divmod(position, 2)
-            self.form.addWidget(QLabel(_LABELS.get(field_name, field_name), self.form_host), line, 2 * column)
-            self.form.addWidget(editor, line, 2 * column + 1)
+            self.form.addWidget(QLabel(_LABELS.get(field_name, field_name), self.form_host), position, 0)
+            self.form.addWidget(editor, position, 1)
         if not self.fields:
             self.hint.setText(
                 "A functional op: remove it (an add loses its shortcut), or select a module."

@@ -35,19 +35,25 @@ from PySide6.QtWidgets import (
 
 from shiboken6 import isValid
 
-from explorer.gui.widgets.graph_view import GraphView
-from explorer.gui.widgets.graph_view.items import MARK_COLORS
-
 if TYPE_CHECKING:
     from explorer.core.edits import LayerDiff, WhatIf
     from explorer.core.lessons import LessonResult
 
-#: The diff's statuses and how they show; "changed" marks in the graph are the first three.
-STATUS_COLORS = {
-    "edited": MARK_COLORS["changed"], "added": QColor("#2f9e44"), "propagated": QColor("#7048e8"),
-    "affected": MARK_COLORS["affected"], "removed": QColor("#868e96"), "same": QColor("#adb5bd"),
-}  # fmt: skip
+#: The diff statuses the graph marks "changed" (a solid ring); "affected" gets a dashed one.
 CHANGED_STATUSES = ("edited", "added", "propagated")
+
+
+def status_colors() -> dict[str, QColor]:
+    """The diff's statuses as they show, the graph's mark colours for edited and affected.
+
+    A function: the graph view package imports the core (torch), which this module must not at import.
+    """
+    from explorer.gui.widgets.graph_view.items import MARK_COLORS
+
+    return {
+        "edited": MARK_COLORS["changed"], "added": QColor("#2f9e44"), "propagated": QColor("#7048e8"),
+        "affected": MARK_COLORS["affected"], "removed": QColor("#868e96"), "same": QColor("#adb5bd"),
+    }  # fmt: skip
 _TOTALS = (("params", "params"), ("MACs", "macs"), ("FLOPs", "flops"), ("activation memory", "activation_bytes"))
 
 
@@ -243,6 +249,9 @@ class WhatIfView(QWidget):
         self.info_area = QScrollArea(self, widgetResizable=True, frameShape=QFrame.Shape.NoFrame)
         self.info_area.setWidget(info)
 
+        from explorer.gui.widgets.graph_view import GraphView
+
+        self._colors = status_colors()
         self.graph = GraphView(self)
         self.graph.nodeSelected.connect(self._graph_selected)
         self.table = QTableWidget(0, 7, self)
@@ -264,7 +273,7 @@ class WhatIfView(QWidget):
         legend.setTextFormat(Qt.TextFormat.RichText)
         legend.setText(
             "  ".join(
-                f"<span style='color:{STATUS_COLORS[s].name()}'>●</span> {s}" for s in ("edited", "added", "propagated", "affected", "removed")
+                f"<span style='color:{self._colors[s].name()}'>●</span> {s}" for s in ("edited", "added", "propagated", "affected", "removed")
             )
             + "  ·  graph: solid ring = changed by an edit, dashed = numbers changed with it"
         )
@@ -351,7 +360,8 @@ class WhatIfView(QWidget):
         total = self.split.width() if horizontal else self.split.height()
         graph = self.split.sizes()[0]
         if total > 0 and graph < 0.25 * total:
-            self.split.setSizes([int(total * 0.36), total - int(total * 0.36)])
+            share = max(int(total * 0.36), min(230, total // 2)) if horizontal else int(total * 0.4)
+            self.split.setSizes([share, total - share])
 
     def set_status(self, text: str) -> None:
         self.status.setText(text)
@@ -390,7 +400,7 @@ class WhatIfView(QWidget):
                     if c >= 4:
                         item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                     if c == 1:
-                        item.setForeground(STATUS_COLORS.get(layer.status, STATUS_COLORS["same"]))
+                        item.setForeground(self._colors.get(layer.status, self._colors["same"]))
                     self.table.setItem(r, c, item)
         finally:
             self.table.blockSignals(False)
@@ -405,7 +415,10 @@ class WhatIfView(QWidget):
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         # Narrow windows stack the graph above the diff; wide ones put them side by side.
-        self.split.setOrientation(Qt.Orientation.Vertical if self.width() < 760 else Qt.Orientation.Horizontal)
+        # A graph column (cards are 180 px wide) beats a short strip: stack only when really narrow.
+        orientation = Qt.Orientation.Vertical if self.width() < 560 else Qt.Orientation.Horizontal
+        if orientation != self.split.orientation():  # only then: a relayout may grow a small window
+            self.split.setOrientation(orientation)
         self._fit_info()
         self._fit_split()
 
