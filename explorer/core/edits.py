@@ -32,7 +32,6 @@ import difflib
 import functools
 import inspect
 import json
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +43,7 @@ from torch import fx, nn
 
 from explorer.core.compare import QUANTITIES, ratio
 from explorer.core.errors import ExplorerError
-from explorer.core.graph import INPUT_NAME, GraphBuildError, LayerGraph, graph_and_layer_names, trace
+from explorer.core.graph import INPUT_NAME, GraphBuildError, LayerGraph, graph_and_layer_names, is_leaf, trace
 from explorer.core.layers import Shape, conv_output_size
 from explorer.core.stats import LayerStats, ModelSummary, layer_stats
 
@@ -947,6 +946,8 @@ class _Work:
         unknown = [name for name in edit.values if name not in allowed]
         if unknown:
             raise ExplorerError(f"{where} has no editable setting {unknown[0]!r}; it has: {', '.join(allowed)}.")
+        if not any(node.op == "call_module" and node.target == path for node in self.graph.nodes):
+            raise ExplorerError(f"{where} does not run in {self.mode} mode: editing it would change nothing.")
         changes = {name: _normalised(where, module, name, value) for name, value in edit.values.items()}
         self.modules.set(path, _checked_rebuild(path, module, changes, self.device))
         self.edited_paths.add(path)
@@ -974,8 +975,6 @@ class _Work:
         self.modules.set(path, new)
         self.new_paths.add(path)
         self.edited_paths.add(path)
-        from explorer.core.graph import is_leaf
-
         if is_leaf(new) and len(owned) == 1 and owned[0].op == "call_module" and owned[0].target == path:
             return  # the graph already calls ``path``: only the module changed
         with self.graph.inserting_before(owned[0]):
@@ -1191,7 +1190,7 @@ def _break_error(error: GraphBuildError) -> ExplorerError:
         article = "an" if error.op[0] in "aeiou" else "a"
         return ExplorerError(
             f"The edit breaks at {where}: it cannot combine {shapes}; {article} {error.op} needs matching shapes.",
-            hint="A shortcut or a gate must carry the same channels as its path: change its layers too. " + hint,
+            hint="A shortcut or a gate must carry the same shape as its path: change its layers too. " + hint,
         )
     if error.op in {"cat", "concat"}:
         return ExplorerError(f"The edit breaks at {where}: it cannot join {shapes}; a cat along channels needs the same H×W.", hint=hint)

@@ -47,12 +47,21 @@ class LessonInfo:
     claim: str
     model: str
     compares: bool
+    labels: tuple[str, str]
+    base_edits: tuple[str, ...]  # described ("set features.0: …")
+    edits: tuple[str, ...]
 
 
 def list_lessons() -> tuple[LessonInfo, ...]:
     from explorer.core.lessons import LESSONS
 
-    return tuple(LessonInfo(l.name, l.title, l.source, l.claim, l.model, l.compares) for l in LESSONS)
+    return tuple(
+        LessonInfo(
+            lesson.name, lesson.title, lesson.source, lesson.claim, lesson.model, lesson.compares, lesson.labels,
+            tuple(e.describe() for e in lesson.base_edits), tuple(e.describe() for e in lesson.edits),
+        )  # fmt: skip
+        for lesson in LESSONS
+    )
 
 
 @dataclass(frozen=True)

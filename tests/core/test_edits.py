@@ -105,6 +105,18 @@ def test_remove_a_gate_keeps_the_spatial_path() -> None:
     assert projection.inputs == ("features.1.0.block.0.2",)  # the depthwise conv's activation, not the gate
 
 
+def test_train_mode_and_user_models(tmp_path) -> None:
+    result = what_if("googlenet", [SetLayer("aux1.conv.conv", out_channels=64)], mode="train")
+    assert [p.describe() for p in result.propagated] == ["aux1.conv.bn num_features 128 → 64", "aux1.fc1 in_features 2,048 → 1,024"]
+    path = tmp_path / "net.py"
+    path.write_text(
+        "from torch import nn\nINPUT_SHAPE = (1, 28, 28)\n"
+        "def build():\n    return nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 26 * 26, 10))\n"
+    )
+    result = what_if(f"{path}:build", [SetLayer("0", out_channels=4, padding=1)])
+    assert [p.describe() for p in result.propagated] == [f"3 in_features 5,408 → {4 * 28 * 28:,}"]
+
+
 def test_set_input_reanalyses_every_layer() -> None:
     result = what_if("vgg16", [SetInput((3, 448, 448))])
     assert result.edited.layer("features.30").output_shape == (512, 14, 14)
@@ -129,6 +141,7 @@ def test_set_input_reanalyses_every_layer() -> None:
         ("googlenet", [RemoveLayer("inception3a.cat")], "remove one of the branches instead"),
         ("lenet5", [SetLayer("c1", out_channels=8)], "breaks at s2 (Subsampling2d): it takes 6 channels and now gets 8"),
         ("resnet18", [RemoveLayer("layer2.0.downsample")], "breaks at the add in layer2.0"),
+        ("googlenet", [SetLayer("aux1.conv.conv", out_channels=64)], "does not run in eval mode"),
     ],
 )
 def test_bad_edits_name_the_first_layer_that_breaks_and_change_nothing(model: str, edits: list, message: str) -> None:

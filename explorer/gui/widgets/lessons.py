@@ -24,6 +24,7 @@ class LessonsPage(QWidget):
         super().__init__(parent)
         self.lessons: dict[str, LessonInfo] = {}
         self.list = QListWidget(self)
+        self.list.setWordWrap(True)
         self.list.currentItemChanged.connect(lambda current, _previous: self._show(current))
         self.list.itemActivated.connect(lambda item: self.lessonChosen.emit(item.data(Qt.ItemDataRole.UserRole)))
         self.details = QTextBrowser(self)
@@ -78,12 +79,20 @@ class LessonsPage(QWidget):
         self.open_button.setEnabled(lesson is not None)
         if lesson is None:
             return
-        kind = "an experiment on" if lesson.compares else "a table over the family of"
+        if lesson.compares:
+            experiment = (
+                f"<p><b>Experiment</b> on <code>{html.escape(lesson.model)}</code>: {html.escape(lesson.labels[0])} "
+                f"against {html.escape(lesson.labels[1])}.</p>"
+            )
+            steps = [f"<li>both: {html.escape(e)}</li>" for e in lesson.base_edits]
+            steps += [f"<li>{html.escape(lesson.labels[1])}: {html.escape(e)}</li>" for e in lesson.edits]
+            experiment += f"<ul>{''.join(steps)}</ul>"
+        else:
+            experiment = f"<p><b>A table</b> over the family of <code>{html.escape(lesson.model)}</code>, analysed model by model.</p>"
         self.details.setHtml(
             f"<h3>{html.escape(lesson.title)}</h3><p style='color:gray'>{html.escape(lesson.source)}</p>"
-            f"<p><b>Claim.</b> {html.escape(lesson.claim)}</p>"
-            f"<p>{kind} <code>{html.escape(lesson.model)}</code>; run it from the command line with "
-            f"<code>cnn-explorer lesson {html.escape(lesson.name)}</code>.</p>"
+            f"<p><b>Claim.</b> {html.escape(lesson.claim)}</p>{experiment}"
+            f"<p>From the command line: <code>cnn-explorer lesson {html.escape(lesson.name)}</code>.</p>"
         )
 
     def _open(self) -> None:
