@@ -27,6 +27,12 @@ Every number is the median of ``--repeat`` timed runs (``time.perf_counter``), e
 preceded by one untimed warm-up run; ``gc.collect()`` runs before every timed call. The slow
 real-forward cases at 512 and 1024 px use ``min(repeat, 3)`` runs for torchinfo and fvcore.
 
+**edit + re-analyse**: ``apply_edits("resnet50", [one SetLayer])`` — a copy-on-write copy of the
+cached meta model and of its fx graph, the edit, and the same shape propagation and counting as
+``analyze`` — against a warm ``analyze("resnet50")`` in the same run (target ≤ 2×, so editing in
+the app feels instant). ``what_if`` (that, plus the original's analysis and the per-layer diff) is
+reported beside it. ``--edits-only`` measures just this.
+
 Sanity check: analyze's total parameter count must equal ``sum(p.numel())`` of the instance;
 a mismatch prints a warning naming the modules whose parameters were not counted (modules
 that do not run in eval mode, such as GoogLeNet's auxiliary classifiers, are not in the graph).
@@ -78,6 +84,7 @@ SLOW_FORWARD_REPEAT = 3
 
 TARGET_COLD_VS_TORCHINFO = 0.25  # ResNet-152 @224: analyze (cold) ≤ 0.25 × torchinfo
 TARGET_SIZE_SCALING = 1.2  # ResNet-50 @1024 ≤ 1.2 × ResNet-50 @224, cold and warm
+TARGET_EDIT_VS_WARM = 2.0  # ResNet-50: one edit applied and re-analysed ≤ 2 × a warm analyze
 
 
 @dataclass
@@ -229,6 +236,54 @@ def bench_model(name: str, shapes: Sequence[Shape], repeat: int, warnings_out: l
     return results
 
 
+# --- what-if edits -------------------------------------------------------------------------------
+
+
+@dataclass
+class EditResult:
+    model: str
+    edit: str
+    warm_ms: float
+    apply_ms: float
+    what_if_ms: float
+    repeat: int
+
+    @property
+    def apply_vs_warm(self) -> float:
+        return self.apply_ms / self.warm_ms
+
+
+def bench_edit(repeat: int) -> EditResult:
+    from explorer.core.edits import SetLayer, apply_edits, what_if
+
+    name, edit = "resnet50", SetLayer("layer1.0.conv2", kernel_size=5, padding=2)
+    # Interleaved, so a load change on the machine hits both alike.
+    warm, applied, whole = [], [], []
+    for _ in range(repeat):
+        warm += time_runs(lambda: analyze(name), 1)
+        applied += time_runs(lambda: apply_edits(name, [edit]), 1)
+        whole += time_runs(lambda: what_if(name, [edit]), 1)
+    return EditResult(name, edit.describe(), median(warm), median(applied), median(whole), repeat)
+
+
+def edit_check(result: EditResult) -> Check:
+    return Check(
+        "ResNet-50: one edit applied and re-analysed ≤ 2× a warm analyze",
+        result.apply_vs_warm <= TARGET_EDIT_VS_WARM,
+        f"{result.apply_ms:.1f} ms / {result.warm_ms:.1f} ms = {result.apply_vs_warm:.2f}× "
+        f"(what_if with the original and the diff: {result.what_if_ms:.1f} ms = {result.what_if_ms / result.warm_ms:.2f}×)",
+    )
+
+
+def print_edit_report(result: EditResult) -> None:
+    print()
+    print(f"| what-if ({result.model}, {result.edit}) | ms | × warm analyze |")
+    print("|---|---:|---:|")
+    print(f"| warm analyze | {result.warm_ms:.1f} | 1.00 |")
+    print(f"| apply_edits (copy, edit, re-analyse) | {result.apply_ms:.1f} | {result.apply_vs_warm:.2f} |")
+    print(f"| what_if (+ original and diff) | {result.what_if_ms:.1f} | {result.what_if_ms / result.warm_ms:.2f} |")
+
+
 # --- report ------------------------------------------------------------------------------------
 
 
@@ -333,9 +388,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per measurement (median; default 5)")
     parser.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write the results as JSON")
+    parser.add_argument("--edits-only", action="store_true", help="only the what-if measurement")
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
+    if args.edits_only:
+        edit = bench_edit(max(args.repeat, 15))
+        print("# what-if benchmark")
+        print_edit_report(edit)
+        check = edit_check(edit)
+        print(f"\n{'PASS' if check.passed else 'MISS'}: {check.description} — {check.detail}")
+        return
 
     # fvcore's JIT trace and torchinfo emit TracerWarnings and log lines that are not results.
     warnings.filterwarnings("ignore")
@@ -346,8 +409,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     notes: list[str] = []
     for name, shapes in CASES:
         results += bench_model(name, shapes, args.repeat, notes)
-    checks = target_checks(results)
+    edit = bench_edit(max(args.repeat, 15))
+    checks = [*target_checks(results), edit_check(edit)]
     print_report(env, results, checks, notes, args.repeat)
+    print_edit_report(edit)
 
     if args.json is not None:
         payload = {
@@ -358,6 +423,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 for r in results
             ],
             "checks": [asdict(c) for c in checks],
+            "edit": {**asdict(edit), "apply_vs_warm": edit.apply_vs_warm},
             "warnings": notes,
         }
         args.json.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")

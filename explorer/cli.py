@@ -29,11 +29,16 @@ def _build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--model", help="the model to open")
     gui.add_argument("--input", help="input shape C×H×W")
     gui.add_argument("--mode", choices=("eval", "train"), default="eval")
-    gui.add_argument("--view", choices=("graph", "table", "charts", "compare", "classify", "features"), default="graph")
+    gui.add_argument(
+        "--view", choices=("graph", "table", "charts", "compare", "classify", "features", "whatif", "lessons"), default="graph"
+    )
     gui.add_argument("--image", nargs="+", default=[], metavar="PATH", help="images for --view classify or features (default: the samples)")
     gui.add_argument("--compare", metavar="MODEL2", help="second model of the compare view")
     gui.add_argument("--select", metavar="LAYER", help="select a layer or block")
     gui.add_argument("--expand", metavar="all|PATHS", help="expand all blocks, or the comma-separated module paths")
+    gui.add_argument("--lesson", metavar="NAME", help="--view whatif: open a lesson's experiment (cnn-explorer lesson lists them)")
+    gui.add_argument("--edit", action="append", default=[], metavar="LAYER.FIELD=VALUE", help="--view whatif: type an edit into the Edit panel and apply it")
+    gui.add_argument("--edits", type=Path, metavar="FILE.json", help="--view whatif: open an edit file")
     gui.add_argument("--screenshot", metavar="FILE.png", type=Path, help="render the window offscreen to FILE and exit")
     gui.add_argument("--size", default="1600x1000", help="window size for --screenshot, WxH")
     gui.add_argument("--graph-layout", choices=("top-down", "left-right"), help="lay the graph out this way (else as last time)")
@@ -93,7 +98,46 @@ def _build_parser() -> argparse.ArgumentParser:
     features.add_argument("--sort", action="store_true", help="grid: strongest channels (by mean) first")
     features.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
     features.add_argument("--json", action="store_true", help="per layer: layer, shape and every channel's statistics")
+
+    whatif = commands.add_parser(
+        "whatif",
+        help="edit layers (kernel, stride, channels…), swap or remove blocks, and see every number change",
+        description="Apply edits, in the order given, to a copy of MODEL and print the per-layer diff and the "
+        "totals. Layers that no longer fit what they receive (the next conv's in_channels, BatchNorm, a linear "
+        "after a flatten) are rebuilt to fit and listed as propagated.",
+    )
+    whatif.add_argument("model", nargs="?", help="zoo or torchvision name, or path/to/file.py:factory (default: the --edits file's)")
+    whatif.add_argument("--set", dest="edits", action=_EditAction, metavar="LAYER.FIELD=VALUE",
+                        help="e.g. features.0.kernel_size=7, layer1.0.conv2.out_channels=96, features.3.groups=2")  # fmt: skip
+    whatif.add_argument("--replace", dest="edits", action=_EditAction, metavar="LAYER=TYPE[:OPTS][+TYPE…]",
+                        help="e.g. c3=conv:out=16,k=5 or avgpool=flatten+linear:out_features=1024; types: "
+                        "conv, linear, bn, relu, maxpool, avgpool, gap, flatten, dropout, identity, lrn, basic_block, bottleneck")  # fmt: skip
+    whatif.add_argument("--remove", dest="edits", action=_EditAction, metavar="LAYER",
+                        help="a module (bypassed), a branch into a cat (dropped from it) or an add/mul (its shortcut goes)")  # fmt: skip
+    whatif.add_argument("--set-input", dest="edits", action=_EditAction, metavar="CxHxW", help="change the input shape")
+    whatif.add_argument("--input", help="input shape C×H×W of both sides (default: the model's)")
+    whatif.add_argument("--mode", choices=("eval", "train"), default=None, help="default: eval, or the --edits file's")
+    whatif.add_argument("--edits", dest="edit_file", type=Path, metavar="FILE.json", help="start from a saved edit file")
+    whatif.add_argument("--save", type=Path, metavar="FILE.json", help="write the edits to an edit file")
+    whatif.add_argument("--format", choices=("table", "json"), default="table")
+    whatif.add_argument("--all", action="store_true", help="list every layer, not only those that changed")
+    whatif.add_argument("--export", type=Path, metavar="DIR", help="also export the edited model to DIR/MODEL-edited.onnx")
+    whatif.add_argument("--weights", default="default", metavar="default|pretrained|untrained|FILE",
+                        help="weights of the exported model: pretrained where a layer keeps its shape, new layers initialised")  # fmt: skip
+
+    lesson = commands.add_parser("lesson", help="the seeds' lessons as live experiments: list them, or run one")
+    lesson.add_argument("name", nargs="?", help="a lesson (without it: the list)")
+    lesson.add_argument("--json", action="store_true")
     return parser
+
+
+class _EditAction(argparse.Action):
+    """--set/--replace/--remove/--set-input all append to one list, so the edits keep their order."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object, option: str | None = None) -> None:
+        edits = list(getattr(namespace, self.dest, None) or [])
+        edits.append((option, values))
+        setattr(namespace, self.dest, edits)
 
 
 def _load_with_progress(runner: ModelRunner, model: str, weights: str) -> LoadedWeights:
@@ -301,6 +345,100 @@ def _cmd_features(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_whatif(args: argparse.Namespace) -> int:
+    from explorer.core.edits import EditFile, SetInput, SetLayer, export_edited, parse_remove, parse_replace, parse_set, what_if
+    from explorer.core.errors import ExplorerError
+    from explorer.core.report import render_whatif
+
+    saved = EditFile.load(args.edit_file) if args.edit_file else None
+    model = args.model or (saved.model if saved else None)
+    if model is None:
+        raise ExplorerError("Name a MODEL (or give --edits FILE.json).")
+    if saved is not None and args.model and saved.model != args.model:
+        raise ExplorerError(f"{args.edit_file} holds edits for {saved.model}, not {args.model}.")
+    from explorer.core.analysis import parse_input_shape
+
+    parsers = {"--set": parse_set, "--replace": parse_replace, "--remove": parse_remove,
+               "--set-input": lambda text: SetInput(parse_input_shape(text))}  # fmt: skip
+    edits = list(saved.edits if saved else ())
+    for option, text in args.edits or []:
+        edit = parsers[option](text)
+        previous = edits[-1] if edits else None
+        if isinstance(edit, SetLayer) and isinstance(previous, SetLayer) and previous.layer == edit.layer:
+            edit = SetLayer(edit.layer, previous.values | edit.values)  # --set L.kernel_size=7 --set L.padding=3: one edit
+            edits.pop()
+        edits.append(edit)
+    if not edits:
+        raise ExplorerError("No edits: give --set, --replace, --remove, --set-input or --edits FILE.json.")
+    mode = args.mode or (saved.mode if saved else "eval")
+    input_shape = args.input or (saved.input_shape if saved else None)
+    result = what_if(model, edits, input_shape=input_shape, mode=mode)
+    if args.save:
+        EditFile(result.model, tuple(edits), mode, result.original.input_shape).save(args.save)
+    exported = None
+    if args.export:
+        from explorer.core.onnx_export import check_output_folder
+
+        check_output_folder(args.export)
+        generator = export_edited(model, edits, args.export, input_shape=input_shape, weights=args.weights)
+        exported = _with_progress(generator) if sys.stderr.isatty() and args.format != "json" else _drain(generator)
+        if exported.error:
+            raise ExplorerError(exported.error)
+    if args.format == "json":
+        data = result.to_dict()
+        if exported is not None:
+            data["export"] = exported.to_dict()
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+        return 0
+    sys.stdout.write(render_whatif(result, all_layers=args.all))
+    if args.save:
+        print(f"edits saved to {args.save}")
+    if exported is not None:
+        parity = "not verified" if exported.max_rel_diff is None else f"max rel diff {exported.max_rel_diff:.2e}"
+        print(f"exported {exported.path} ({exported.bytes / 2**20:,.1f} MB, {exported.nodes} nodes, {parity}) [{exported.weights}]")
+    return 0
+
+
+def _drain(generator: object) -> object:
+    from explorer.core.onnx_export import run_to_end
+
+    return run_to_end(generator)  # type: ignore[arg-type]
+
+
+def _cmd_lesson(args: argparse.Namespace) -> int:
+    from explorer.core.lessons import LESSONS, run_lesson
+
+    if args.name is None:
+        if args.json:
+            print(json.dumps([{"name": l.name, "title": l.title, "model": l.model, "claim": l.claim} for l in LESSONS], indent=2, ensure_ascii=False))
+            return 0
+        width = max(len(lesson.name) for lesson in LESSONS)
+        for lesson in LESSONS:
+            print(f"  {lesson.name:<{width}}  {lesson.title}")
+        print("\nRun one: cnn-explorer lesson NAME")
+        return 0
+    result = run_lesson(args.name)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+        return 0
+    lesson = result.lesson
+    print(f"{lesson.title}\n{lesson.source}\n")
+    print(f"Claim: {lesson.claim}\n")
+    if lesson.compares:
+        shape = f" at {'×'.join(map(str, lesson.input_shape))}" if lesson.input_shape else ""
+        print(f"Experiment on {lesson.model}{shape}: {lesson.labels[0]} against {lesson.labels[1]}")
+        for edit in lesson.base_edits:
+            print(f"  both:   {edit.describe()}")
+        for edit in lesson.edits:
+            print(f"  second: {edit.describe()}")
+        print()
+    print(result.table())
+    print(f"\nVerdict: {result.verdict}")
+    for note in result.measured.notes:
+        print(f"\nNote: {note}")
+    return 0
+
+
 def _classification_table(results: Sequence[Classification]) -> str:
     bar_width = 20
     full, empty = _bar_glyphs()
@@ -349,6 +487,9 @@ def _cmd_gui(args: argparse.Namespace) -> int:
             select=args.select,
             expand=args.expand,
             images=tuple(args.image),
+            lesson=args.lesson,
+            edits=tuple(args.edit),
+            edit_file=args.edits,
             screenshot=args.screenshot,
             size=(width, height),
             graph_layout=args.graph_layout,
@@ -400,7 +541,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         args = parser.parse_args(["gui"])
     handlers = {"gui": _cmd_gui, "models": _cmd_models, "summary": _cmd_summary, "classify": _cmd_classify, "export": _cmd_export,
-        "features": _cmd_features,
+        "features": _cmd_features, "whatif": _cmd_whatif, "lesson": _cmd_lesson,
     }  # fmt: skip
     from explorer.core.errors import ExplorerError
 

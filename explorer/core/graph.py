@@ -18,7 +18,7 @@ import contextlib
 import functools
 from copy import deepcopy
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -355,9 +355,21 @@ def trace(model: nn.Module) -> fx.Graph:
     return _LeafTracer().trace(model)
 
 
-def graph_from_fx(model: nn.Module, traced: fx.Graph, x: torch.Tensor) -> LayerGraph:
+#: ``adapt(module_path, module, input_shapes)`` → the module to run there (what-if edits use it to
+#: make a layer fit the channels it now receives; ``input_shapes`` include the batch dimension).
+Adapter = Callable[[str, nn.Module, list[Shape]], nn.Module]
+
+
+def graph_from_fx(model: nn.Module, traced: fx.Graph, x: torch.Tensor, *, adapt: Adapter | None = None) -> LayerGraph:
     """Propagate ``x`` (a meta tensor with batch dimension) through ``traced`` and build nodes."""
-    return _graph_and_names_from_fx(model, traced, x)[0]
+    return _graph_and_names_from_fx(model, traced, x, adapt)[0]
+
+
+def graph_and_layer_names(
+    model: nn.Module, traced: fx.Graph, x: torch.Tensor, *, adapt: Adapter | None = None
+) -> tuple[LayerGraph, dict[str, str]]:
+    """``graph_from_fx`` and ``fx_layer_names`` from one propagation."""
+    return _graph_and_names_from_fx(model, traced, x, adapt)
 
 
 def fx_layer_names(model: nn.Module, traced: fx.Graph, x: torch.Tensor) -> dict[str, str]:
@@ -369,7 +381,9 @@ def fx_layer_names(model: nn.Module, traced: fx.Graph, x: torch.Tensor) -> dict[
     return _graph_and_names_from_fx(model, traced, x)[1]
 
 
-def _graph_and_names_from_fx(model: nn.Module, traced: fx.Graph, x: torch.Tensor) -> tuple[LayerGraph, dict[str, str]]:
+def _graph_and_names_from_fx(
+    model: nn.Module, traced: fx.Graph, x: torch.Tensor, adapt: Adapter | None = None
+) -> tuple[LayerGraph, dict[str, str]]:
     namer = _Namer()
     layer_names: dict[str, str] = {}
     values: dict[fx.Node, Any] = {}
@@ -416,6 +430,8 @@ def _graph_and_names_from_fx(model: nn.Module, traced: fx.Graph, x: torch.Tensor
 
         if op == "call_module":
             module = modules[fx_node.target]
+            if adapt is not None:
+                module = modules[fx_node.target] = adapt(fx_node.target, module, input_shapes)
             label, kind = type(module).__name__, module_kind(module)
             name, call_index = namer.module(fx_node.target)
             try:

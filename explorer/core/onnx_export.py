@@ -100,10 +100,13 @@ class ExportProgress:
     message: str
 
 
-def _model_with_weights(name: str, weights: str) -> tuple[nn.Module, str]:
+def offline_weights_key(name: str, weights: str) -> str:
+    """``default`` (the best weights available offline), ``pretrained`` (embedded or cached, else an
+    error), ``untrained`` or a key or file, as a key ``weights.load_weights`` takes."""
     from explorer.core import weights as weight_sources
 
-    key = weight_sources.default_weights(name) if weights == "default" else weights
+    if weights == "default":
+        return weight_sources.default_weights(name)
     if weights == "pretrained":
         options = [o for o in weight_sources.weight_options(name) if o.status in {"embedded", "cached"}]
         if not options:
@@ -111,8 +114,14 @@ def _model_with_weights(name: str, weights: str) -> tuple[nn.Module, str]:
                 f"No pretrained weights for {name} are available offline.",
                 hint="Download them in the app (or any torchvision call while online), or use --weights untrained.",
             )
-        key = options[0].key
-    model, loaded = run_to_end(weight_sources.load_weights(name, key))
+        return options[0].key
+    return weights
+
+
+def _model_with_weights(name: str, weights: str) -> tuple[nn.Module, str]:
+    from explorer.core import weights as weight_sources
+
+    model, loaded = run_to_end(weight_sources.load_weights(name, offline_weights_key(name, weights)))
     return model.eval(), loaded.label
 
 
@@ -166,12 +175,14 @@ def export_one(
     *,
     model: nn.Module | None = None,
     weights_label: str | None = None,
+    stem: str | None = None,
     index: int = 0,
     total: int = 1,
 ) -> Generator[ExportProgress, None, ExportResult]:
     """Export one model; yields progress between stages (close the generator to cancel).
 
-    ``model`` exports that instance as it is ("current" weights, e.g. what the app has loaded).
+    ``model`` exports that instance as it is ("current" weights, e.g. what the app has loaded);
+    ``stem`` names the file (default: the model's name), e.g. ``vgg16-edited`` for a what-if.
     Raises ExplorerError for a problem with this model; the caller decides whether to go on.
     """
     from explorer.core.analysis import parse_input_shape
@@ -199,7 +210,7 @@ def export_one(
 
     # Batch 1 gets specialised by torch.export, so a dynamic batch is traced with 2.
     example = _example_input(shape, 2 if options.dynamic_batch else 1)
-    safe_name = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(name).name)
+    safe_name = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(stem or name).name)
     target = target_folder / f"{safe_name}.onnx"
     with _staging(target_folder, safe_name) as staging:
         yield progress("export", f"{name}: exporting with torch.onnx (dynamo), opset {options.opset}")

@@ -5,8 +5,12 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from explorer.core.stats import LayerStats, ModelSummary
+
+if TYPE_CHECKING:
+    from explorer.core.edits import WhatIf
 
 FORMATS = ("table", "csv", "markdown", "json")
 
@@ -106,3 +110,60 @@ def render(summary: ModelSummary, fmt: str) -> str:
         "json": lambda s: s.to_json() + "\n",
     }
     return renderers[fmt](summary)
+
+
+# --- what-if diffs -------------------------------------------------------------------------------
+
+
+def _before_after(before: str, after: str) -> str:
+    return before if before == after else f"{before} → {after}"
+
+
+def render_whatif(whatif: WhatIf, *, all_layers: bool = False) -> str:
+    """``cnn-explorer whatif``'s table: the layers that changed (or all), then the totals with ratios."""
+    from explorer.core.compare import QUANTITIES
+
+    diff = whatif.diff
+    lines = [f"{whatif.edited.title} — {len(whatif.edits)} edit{'s' if len(whatif.edits) != 1 else ''} on {whatif.model}"]
+    lines += [f"  {edit.describe()}" for edit in whatif.edits]
+    if whatif.propagated:
+        lines += ["", "propagated (rebuilt to fit what they now receive):"]
+        lines += [f"  {p.describe()}" for p in whatif.propagated]
+    if whatif.notes:
+        lines += ["", *(f"note: {note}" for note in whatif.notes)]
+    headers = ["layer", "status", "type", "output", "params", "MACs", "RF"]
+    body = []
+    for layer in diff.layers if all_layers else diff.changed:
+        b, a = layer.before, layer.after
+        cells = []
+        for value in (
+            lambda r: r.type, lambda r: shape_text(r.output_shape), lambda r: f"{r.params:,}",
+            lambda r: f"{r.macs:,}", lambda r: "×".join(str(v) for v in r.receptive_field_hw) if len(set(r.receptive_field_hw)) > 1 else str(r.receptive_field),
+        ):  # fmt: skip
+            if b is None or a is None:
+                cells.append(value(a or b))  # type: ignore[arg-type]
+            else:
+                cells.append(_before_after(value(b), value(a)))
+        body.append([layer.name, layer.status, *cells])
+    if not body:
+        body.append(["(no layer changed)", "", "", "", "", "", ""])
+    widths = [max(len(h), *(len(row[i]) for row in body)) for i, h in enumerate(headers)]
+    right = {"params", "MACs", "RF"}
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.rjust(w) if h in right else c.ljust(w) for c, w, h in zip(cells, widths, headers)).rstrip()
+
+    lines += ["", line(headers), "  ".join("-" * w for w in widths), *map(line, body), ""]
+    labels = {"params": "params", "trainable_params": "trainable", "macs": "MACs", "flops": "FLOPs", "activation_bytes": "activations"}
+    for quantity in QUANTITIES:
+        before, after = getattr(diff.before.totals, quantity), getattr(diff.after.totals, quantity)
+        share = diff.ratios[quantity]
+        ratio_text = "—" if share is None else f"{share:.4g}×"
+        if quantity == "activation_bytes":
+            before_text, after_text = f"{kb_text(before)} KB", f"{kb_text(after)} KB"
+        else:
+            before_text, after_text = f"{before:,}", f"{after:,}"
+        lines.append(f"{labels[quantity]:<12} {before_text:>18} → {after_text:<18} {ratio_text}")
+    shapes = (shape_text(whatif.original.input_shape), shape_text(whatif.edited.input_shape))
+    lines.append(f"{'input':<12} {shapes[0]:>18} → {shapes[1]}")
+    return "\n".join(lines) + "\n"

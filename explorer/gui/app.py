@@ -23,6 +23,9 @@ class GuiOptions:
     select: str | None = None
     expand: str | None = None  # "all" or comma-separated module paths
     images: tuple[str, ...] = ()  # for --view classify
+    lesson: str | None = None  # --view whatif: open this lesson's experiment
+    edits: tuple[str, ...] = ()  # --view whatif: LAYER.FIELD=VALUE, typed into the Edit panel and applied
+    edit_file: Path | None = None  # --view whatif: an edit file to open
     screenshot: Path | None = None
     size: tuple[int, int] = (1600, 1000)
     graph_layout: str | None = None  # "top-down" or "left-right" (else the remembered one)
@@ -111,6 +114,51 @@ def _features_screenshot(window: object, options: GuiOptions) -> str | None:
     return None
 
 
+def _whatif_screenshot(window: object, options: GuiOptions) -> str | None:
+    """--view whatif: a lesson, an edit file, then each --edit typed into the Edit panel and applied."""
+    from explorer.core.edits import parse_set
+    from explorer.core.errors import ExplorerError
+
+    feature = window.whatif  # type: ignore[attr-defined]
+    if options.lesson:
+        feature.open_lesson(options.lesson)
+        if not window.wait_idle(300_000) or not window.wait_idle():  # type: ignore[attr-defined]
+            return "the lesson did not finish in time"
+        if feature.session.lesson is None:
+            return feature.view.status.text() or f"the lesson {options.lesson} could not run"
+    if options.edit_file:
+        feature.open_edits(str(options.edit_file))
+        window.wait_idle()  # type: ignore[attr-defined]
+        window.wait_idle()  # type: ignore[attr-defined]
+    grouped: list[tuple[str, dict[str, object], str]] = []  # consecutive --edit of one layer: one Apply
+    for text in options.edits:
+        try:
+            edit = parse_set(text)
+        except ExplorerError as error:
+            return str(error)
+        if grouped and grouped[-1][0] == edit.layer:
+            grouped[-1][1].update(edit.values)
+        else:
+            grouped.append((edit.layer, dict(edit.values), text))
+    for layer, values, text in grouped:
+        window.select(layer)  # type: ignore[attr-defined]
+        panel = feature.edit_panel
+        for name, value in values.items():
+            if name not in panel.fields:
+                return f"{layer} has no field {name!r} in the Edit panel"
+            panel.fields[name].set_value(value)
+        if panel.apply() is None:
+            return f"the Edit panel would not apply {text}: {panel.message.text()}"
+        window.wait_idle()  # type: ignore[attr-defined]
+        if feature.session.result is None or layer not in {d.name for d in feature.session.result.diff.changed}:
+            return f"{text} was not applied: {feature.view.status.text()}"
+    window.show_view("whatif")  # type: ignore[attr-defined]
+    if options.select:
+        feature._view_selected(options.select)
+        feature.view.select(options.select)
+    return None
+
+
 def _screenshot(window: object, options: GuiOptions) -> int:
     from explorer.gui.main_window import MainWindow
 
@@ -151,6 +199,12 @@ def _screenshot(window: object, options: GuiOptions) -> int:
             print(f"cnn-explorer: error: {errors[0]}", file=sys.stderr)
             return 2
         options = replace(options, select=None)  # the panes show it; the graph keeps its view
+    elif options.view == "whatif":
+        problem = _whatif_screenshot(window, options)
+        if problem:
+            print(f"cnn-explorer: error: {problem}", file=sys.stderr)
+            return 2
+        options = replace(options, select=None)  # selected in the What-if view already
     elif options.compare or options.view == "compare":
         window.show_view("compare")
         window.compare_models(window.summary.model, options.compare or "resnet18")

@@ -34,6 +34,7 @@ from explorer.gui.widgets.graph_view import GraphView
 from explorer.gui.widgets.layer_panel import LayerPanel
 from explorer.gui.widgets.layer_table import LayerTable
 from explorer.gui.widgets.weights_view import WeightsView
+from explorer.gui.whatif import WhatIfFeature
 from explorer.gui.workers import TaskRunner
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from explorer.core.zoo.registry import ModelSpec
 
 DEFAULT_MODEL = "resnet18"
-VIEWS = ("graph", "table", "charts", "compare", "classify", "features")
+VIEWS = ("graph", "table", "charts", "compare", "classify", "features", "whatif", "lessons")
 
 
 class MainWindow(QMainWindow):
@@ -71,11 +72,15 @@ class MainWindow(QMainWindow):
         self.runners = (self.analysis, self.compare_runner, self.catalogue_runner, self.user_model_runner)
         # (the classifier's own runner is added once the view exists, in _build_views)
 
+        # What-if (issue 11): the edit session, its views and menus; hooks in _analysis_done and select.
+        self.whatif = WhatIfFeature(self)
         self._build_views()
         self.runners += (self.classifier.runner,)
         self._build_docks()
         self.runners += (self.weights_view.runner,)
         self._build_actions()
+        self.whatif.install(self.tabs, self.layer_box, self.menuBar())
+        self.runners += self.whatif.runners
         self._build_status_bar()
         self._restore()
         self.catalogue_runner.submit(jobs.load_catalogue)
@@ -120,7 +125,7 @@ class MainWindow(QMainWindow):
         self.catalogue.openModelFileRequested.connect(self.open_model_file)
         self.panel = LayerPanel()
         self.weights_view = WeightsView()
-        layer_box = QSplitter(Qt.Orientation.Vertical)
+        layer_box = self.layer_box = QSplitter(Qt.Orientation.Vertical)
         layer_box.addWidget(self.panel)
         layer_box.addWidget(self.weights_view)
         layer_box.setStretchFactor(0, 3)
@@ -155,7 +160,7 @@ class MainWindow(QMainWindow):
         view_menu = bar.addMenu("&View")
         views = (
             ("Graph", "graph"), ("Layer table", "table"), ("Charts", "charts"), ("Compare", "compare"),
-            ("Classify", "classify"), ("Feature maps", "features"),
+            ("Classify", "classify"), ("Feature maps", "features"), ("What if", "whatif"), ("Lessons", "lessons"),
         )  # fmt: skip
         for i, (label, view) in enumerate(views):
             self._action(label, f"Ctrl+{i + 1}", lambda checked=False, v=view: self.show_view(v), view_menu)
@@ -282,6 +287,7 @@ class MainWindow(QMainWindow):
         self.graph_view.set_summary(summary)
         self.table.set_summary(summary)
         self.charts.set_summary(summary)
+        self.whatif.analysis_done(summary)  # what-if hook: re-applies the edits to a new input or mode
         totals = summary.totals
         self.totals_label.setText(
             f"{summary.title} · {len(summary.layers)} layers · params {totals.params:,} · "
@@ -319,6 +325,7 @@ class MainWindow(QMainWindow):
         for view in (self.graph_view, self.table, self.charts):
             if view is not source:
                 view.select(name)
+        self.whatif.selected(name)  # what-if hook: the Edit panel and the What-if view follow
         if self._features_started:
             self.features.follow_selection(self.summary.model, name)
 
@@ -381,7 +388,7 @@ class MainWindow(QMainWindow):
             return
         widget = {
             "graph": self.graph_view, "charts": self.charts, "compare": self.compare, "classify": self.classifier,
-            "features": self.features_page,
+            "features": self.features_page, "whatif": self.whatif.view, "lessons": self.whatif.lessons_page,
         }[view]  # fmt: skip
         self.tabs.setCurrentWidget(widget)
 

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PROBE = """
 import sys
 import explorer.core
-from explorer.core import analysis, graph, layers, report, stats
+from explorer.core import analysis, edits, graph, layers, lessons, report, stats
 from explorer.core.zoo import zoo_specs
 from explorer.core.analysis import analyze
 analyze("resnet18")
