@@ -15,6 +15,10 @@ if TYPE_CHECKING:
     from explorer.core.weights import LoadedWeights
 
 
+#: ``conventions.CONVENTION_NAMES``, spelled out so ``--help`` needs no torch import (tests check they agree).
+CONVENTION_CHOICES = ("lecture", "torchinfo", "fvcore", "ptflops", "thop", "torch")
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cnn-explorer",
@@ -47,6 +51,19 @@ def _build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--mode", choices=("eval", "train"), default="eval")
     summary.add_argument("--format", choices=("table", "csv", "markdown", "json"), default="table")
     summary.add_argument("--formulas", action="store_true", help="print each layer's formulas (table format)")
+    summary.add_argument(
+        "--convention", choices=CONVENTION_CHOICES, default="lecture",
+        help="whose counting rules the MACs and FLOPs follow (default: lecture)",
+    )  # fmt: skip
+
+    reconcile = commands.add_parser(
+        "reconcile",
+        help="why do the numbers differ? the paper, torchvision's _ops and every convention's total, side by side",
+    )
+    reconcile.add_argument("model", help="zoo or torchvision name, or path/to/file.py:factory")
+    reconcile.add_argument("--input", help="input shape C×H×W (default: the model's)")
+    reconcile.add_argument("--mode", choices=("eval", "train"), default="eval")
+    reconcile.add_argument("--json", action="store_true", help="machine-readable output")
 
     export = commands.add_parser("export", help="export models to ONNX, checked against onnxruntime")
     export.add_argument("models", nargs="+", metavar="MODEL")
@@ -151,13 +168,25 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     from explorer.core.analysis import analyze
     from explorer.core.report import render
 
-    summary = analyze(args.model, args.input, args.mode)
+    summary = analyze(args.model, args.input, args.mode, convention=args.convention)
     sys.stdout.write(render(summary, args.format))
     if args.formulas and args.format == "table":
         for row in summary.layers:
             print(f"\n{row.name} ({row.type})")
             for formula in row.formulas:
                 print(f"  {formula.quantity:<16} {formula.expression}")
+    return 0
+
+
+def _cmd_reconcile(args: argparse.Namespace) -> int:
+    from explorer.core.analysis import analyze
+    from explorer.core.reconcile import reconcile, render_reconciliation
+
+    reconciliation = reconcile(analyze(args.model, args.input, args.mode))
+    if args.json:
+        print(json.dumps(reconciliation.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        sys.stdout.write(render_reconciliation(reconciliation))
     return 0
 
 
@@ -398,7 +427,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         args = parser.parse_args(["gui"])
     handlers = {"gui": _cmd_gui, "models": _cmd_models, "summary": _cmd_summary, "classify": _cmd_classify, "export": _cmd_export,
-        "features": _cmd_features,
+        "features": _cmd_features, "reconcile": _cmd_reconcile,
     }  # fmt: skip
     from explorer.core.errors import ExplorerError
 
