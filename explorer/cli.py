@@ -15,16 +15,13 @@ if TYPE_CHECKING:
     from explorer.core.weights import LoadedWeights
 
 
-#: ``conventions.CONVENTION_NAMES``, spelled out so ``--help`` needs no torch import (tests check they agree).
-CONVENTION_CHOICES = ("lecture", "torchinfo", "fvcore", "ptflops", "thop", "torch")
-
-
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cnn-explorer",
         description="See inside the classic convolutional networks.",
     )
     from explorer import __version__
+    from explorer.core.convention_names import CONVENTION_NAMES, DEFAULT_CONVENTION
 
     parser.add_argument("--version", action="version", version=f"cnn-explorer {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -33,7 +30,10 @@ def _build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--model", help="the model to open")
     gui.add_argument("--input", help="input shape C×H×W")
     gui.add_argument("--mode", choices=("eval", "train"), default="eval")
-    gui.add_argument("--view", choices=("graph", "table", "charts", "compare", "classify", "features"), default="graph")
+    gui.add_argument(
+        "--view", choices=("graph", "table", "charts", "compare", "classify", "features", "reconcile"), default="graph"
+    )
+    gui.add_argument("--convention", choices=CONVENTION_NAMES, help="count MACs and FLOPs as this tool does")
     gui.add_argument("--image", nargs="+", default=[], metavar="PATH", help="images for --view classify or features (default: the samples)")
     gui.add_argument("--compare", metavar="MODEL2", help="second model of the compare view")
     gui.add_argument("--select", metavar="LAYER", help="select a layer or block")
@@ -52,7 +52,7 @@ def _build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--format", choices=("table", "csv", "markdown", "json"), default="table")
     summary.add_argument("--formulas", action="store_true", help="print each layer's formulas (table format)")
     summary.add_argument(
-        "--convention", choices=CONVENTION_CHOICES, default="lecture",
+        "--convention", choices=CONVENTION_NAMES, default=DEFAULT_CONVENTION,
         help="whose counting rules the MACs and FLOPs follow (default: lecture)",
     )  # fmt: skip
 
@@ -377,6 +377,7 @@ def _cmd_gui(args: argparse.Namespace) -> int:
             select=args.select,
             expand=args.expand,
             images=tuple(args.image),
+            convention=args.convention,
             screenshot=args.screenshot,
             size=(width, height),
         )

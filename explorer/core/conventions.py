@@ -45,13 +45,14 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from explorer.core.convention_names import CONVENTION_NAMES, DEFAULT_CONVENTION
 from explorer.core.errors import ExplorerError
 from explorer.core.graph import LayerNode
 from explorer.core.layers import Shape
 from explorer.core.stats import CONVENTIONS as LECTURE_RULES
 from explorer.core.stats import Formula, _conv, _n, _numel, _product, _rule_for
 
-DEFAULT_CONVENTION = "lecture"
+__all__ = ["CONVENTIONS", "CONVENTION_NAMES", "DEFAULT_CONVENTION", "Convention", "get_convention"]
 
 #: (macs, flops, formulas) of one node; the signature of stats' counting rules.
 Count = tuple[int, int, list[Formula]]
@@ -701,7 +702,7 @@ _ALL: tuple[Convention, ...] = (
     ),
 )
 CONVENTIONS: Mapping[str, Convention] = MappingProxyType({c.name: c for c in _ALL})
-CONVENTION_NAMES: tuple[str, ...] = tuple(CONVENTIONS)
+assert tuple(CONVENTIONS) == CONVENTION_NAMES, "convention_names.py lists the registry's names, in its order"
 
 
 def get_convention(name: str | Convention) -> Convention:

@@ -139,8 +139,19 @@ class Reconciliation:
     mode: str
     lines: tuple[Line, ...]
 
+    #: The columns of ``cells`` (the CLI's table and the GUI's view show the same).
+    HEADERS = ("source", "total", "unit", "MACs", "× lecture", "what makes the difference")
+
     def line(self, source: str) -> Line:
         return next(line for line in self.lines if line.source == source)
+
+    def cells(self, line: Line) -> tuple[str, str, str, str, str, str]:
+        """``line`` as text, in the order of ``HEADERS``: the total in MACs and as a multiple of the lecture's."""
+        lecture = self.line("lecture").macs or 0
+        macs = compact(line.macs, 4) if line.macs is not None else "—"
+        ratio = f"{line.macs / lecture:.3f}" if line.macs is not None and lecture else "—"
+        label = line.source if line.source in CONVENTION_NAMES else f"{line.source} ({line.label})"
+        return label, line.shown, line.unit or "—", macs, ratio, line.why
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -254,15 +265,8 @@ def render_reconciliation(reconciliation: Reconciliation) -> str:
     """The CLI's table: source, total, unit, in multiply-adds, × lecture, and what makes the difference."""
     from explorer.core.report import shape_text
 
-    lecture = reconciliation.line("lecture").macs or 0
-    headers = ["source", "total", "unit", "MACs", "× lecture", "what makes the difference"]
-    body = []
-    for line in reconciliation.lines:
-        total = line.shown
-        macs = compact(line.macs, 4) if line.macs is not None else "—"
-        ratio = f"{line.macs / lecture:.3f}" if line.macs is not None and lecture else "—"
-        label = line.source if line.source in CONVENTION_NAMES else f"{line.source} ({line.label})"
-        body.append([label, total, line.unit or "—", macs, ratio, line.why])
+    headers = list(Reconciliation.HEADERS)
+    body = [list(reconciliation.cells(line)) for line in reconciliation.lines]
     widths = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(headers[:-1])]
     right = {1, 3, 4}
 

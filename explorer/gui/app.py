@@ -23,6 +23,7 @@ class GuiOptions:
     select: str | None = None
     expand: str | None = None  # "all" or comma-separated module paths
     images: tuple[str, ...] = ()  # for --view classify
+    convention: str | None = None  # the counting convention (default: the saved one, else the lecture's)
     screenshot: Path | None = None
     size: tuple[int, int] = (1600, 1000)
 
@@ -66,6 +67,8 @@ def run(options: GuiOptions) -> int:
         settings = QSettings(str(Path(tempfile.mkdtemp()) / "screenshot.ini"), QSettings.Format.IniFormat)
         return _screenshot(MainWindow(settings), options)
     window = MainWindow()
+    if options.convention:
+        window.set_convention(options.convention)
     if options.model:
         window._request = (options.model, options.input_shape, options.mode)
     window.show()
@@ -109,6 +112,8 @@ def _screenshot(window: object, options: GuiOptions) -> int:
 
     assert isinstance(window, MainWindow)
     window._request = (options.model or "resnet18", options.input_shape, options.mode)
+    if options.convention:
+        window.set_convention(options.convention)
     window.resize(*options.size)
     window.show()
     if not window.wait_idle():

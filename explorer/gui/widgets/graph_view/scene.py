@@ -99,6 +99,11 @@ class GraphScene(QGraphicsScene):
             self.nodes[node.name] = item
         self.setSceneRect(self.itemsBoundingRect().adjusted(-_MARGIN, -_MARGIN, _MARGIN, _MARGIN))
 
+    def refresh_tooltips(self, summary: ModelSummary) -> None:
+        """New numbers for the same nodes (a recount under another convention)."""
+        for item in self.nodes.values():
+            item.setToolTip(node_tooltip(summary, item.node))
+
     def highlight_edges_of(self, name: str | None) -> None:
         for edge in self.edges:
             edge.set_highlighted(name is not None and name in (edge.route.source, edge.route.target))

@@ -154,7 +154,15 @@ class GraphView(QGraphicsView):
         return self._scene.nodes.get(name)
 
     def set_summary(self, summary: ModelSummary | None) -> None:
-        """Show ``summary``'s graph, deep networks folded as ``layout.default_collapsed`` says."""
+        """Show ``summary``'s graph, deep networks folded as ``layout.default_collapsed`` says.
+
+        The same graph recounted under another convention keeps its layout, folds and view: only the
+        numbers (the tooltips) change.
+        """
+        if summary is not None and self._summary is not None and summary.graph is self._summary.graph:
+            self._summary = summary
+            self._scene.refresh_tooltips(summary)
+            return
         self._summary = summary
         self._collapsed = default_collapsed(summary.graph) if summary is not None else frozenset()
         self._matches, self._match = [], -1
