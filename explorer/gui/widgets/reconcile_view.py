@@ -10,8 +10,8 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFont, QResizeEvent
+from PySide6.QtCore import QRect, Qt, Signal
+from PySide6.QtGui import QFont, QFontMetrics, QPalette, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -51,6 +51,7 @@ class ReconcileView(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setWordWrap(True)
+        self.table.setShowGrid(False)
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setHighlightSections(False)
         self.table.cellClicked.connect(self._clicked)
@@ -70,26 +71,34 @@ class ReconcileView(QWidget):
         self.table.setRowCount(0)
 
     def set_reconciliation(self, reconciliation: Reconciliation, convention: str) -> None:
+        """One entry per source: its numbers on a row, what makes the difference wrapped on the row below."""
         self.reconciliation = reconciliation
         shape = "×".join(str(d) for d in reconciliation.input_shape)
         self.title.setText(
             f"<b>Why do the numbers differ?</b> &nbsp;{html.escape(reconciliation.title)} · input {shape} · "
             f"{reconciliation.mode} mode"
         )
-        if self.table.columnCount() != len(reconciliation.HEADERS):
-            self._set_columns(reconciliation.HEADERS)
-        self.table.setRowCount(len(reconciliation.lines))
-        for row, line in enumerate(reconciliation.lines):
+        headers = reconciliation.HEADERS[:-1]  # the last, "what makes the difference", spans the row below
+        if self.table.columnCount() != len(headers):
+            self._set_columns(headers)
+        self.table.clearSpans()
+        self.table.setRowCount(2 * len(reconciliation.lines))
+        muted = self.palette().color(QPalette.ColorRole.PlaceholderText)
+        for index, line in enumerate(reconciliation.lines):
             cells = reconciliation.cells(line)
-            for column, text in enumerate((self._source_text(line), *cells[1:])):
+            for column, text in enumerate((self._source_text(line), *cells[1 : len(headers)])):
                 item = QTableWidgetItem(text)
-                item.setToolTip(text if column in (0, len(cells) - 1) else "")
-                if column in (1, 3, 4):
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                else:
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-                self.table.setItem(row, column, item)
-        self.table.setColumnWidth(0, min(max(self.width() // 6, 150), 260))
+                if column == 0:
+                    item.setToolTip(line.label)
+                right = column in (1, 3, 4)
+                item.setTextAlignment((Qt.AlignmentFlag.AlignRight if right else Qt.AlignmentFlag.AlignLeft) | Qt.AlignmentFlag.AlignVCenter)
+                self.table.setItem(2 * index, column, item)
+            why = QTableWidgetItem(cells[-1])
+            why.setForeground(muted)
+            why.setToolTip(cells[-1])
+            why.setTextAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+            self.table.setItem(2 * index + 1, 0, why)
+            self.table.setSpan(2 * index + 1, 0, 1, len(headers))
         self.set_convention(convention)
 
     def set_convention(self, convention: str) -> None:
@@ -97,19 +106,22 @@ class ReconcileView(QWidget):
         self.convention = convention
         if self.reconciliation is None:
             return
-        for row, line in enumerate(self.reconciliation.lines):
+        for index, line in enumerate(self.reconciliation.lines):
             in_use = line.source == convention
-            for column in range(self.table.columnCount()):
-                item = self.table.item(row, column)
-                font = QFont(item.font())
-                font.setBold(in_use)
-                item.setFont(font)
-            self.table.item(row, 0).setText(self._source_text(line))
-        self.table.resizeRowsToContents()
+            for row in (2 * index, 2 * index + 1):
+                for column in range(self.table.columnCount()):
+                    item = self.table.item(row, column)
+                    if item is not None:
+                        font = QFont(item.font())
+                        font.setBold(in_use)
+                        item.setFont(font)
+            self.table.item(2 * index, 0).setText(self._source_text(line))
+        self._fit_rows()
 
     def row_of(self, source: str) -> int:
+        """The table row with ``source``'s numbers (what makes the difference is the row below)."""
         assert self.reconciliation is not None
-        return next(i for i, line in enumerate(self.reconciliation.lines) if line.source == source)
+        return 2 * next(i for i, line in enumerate(self.reconciliation.lines) if line.source == source)
 
     # --- internals -----------------------------------------------------------------------------
 
@@ -117,24 +129,38 @@ class ReconcileView(QWidget):
         self.table.setColumnCount(len(headers))
         self.table.setHorizontalHeaderLabels(list(headers))
         header = self.table.horizontalHeader()
-        for column in range(1, len(headers) - 1):
+        for column in range(1, len(headers)):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
-        header.setSectionResizeMode(len(headers) - 1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
 
     def _source_text(self, line: Line) -> str:
         """The convention's title (marked when in use), or where a published figure is from."""
         if line.source in CONVENTION_NAMES:
-            return f"{line.label} — in use" if line.source == self.convention else line.label
+            return f"● {line.label} — in use" if line.source == self.convention else line.label
         return f"{line.source}: {line.label}"
 
     def _clicked(self, row: int, column: int) -> None:
         if self.reconciliation is None:
             return
-        source = self.reconciliation.lines[row].source
+        source = self.reconciliation.lines[row // 2].source
         if source in CONVENTION_NAMES and source != self.convention:
             self.conventionChosen.emit(source)
 
+    def _fit_rows(self) -> None:
+        """Row heights for the wrapped lines (Qt's own resizeRowsToContents ignores spans)."""
+        width = self.table.viewport().width() - 8
+        for row in range(self.table.rowCount()):
+            item = self.table.item(row, 0)
+            if item is None:
+                continue
+            if row % 2:
+                metrics = QFontMetrics(item.font())
+                flags = int(Qt.TextFlag.TextWordWrap)
+                height = metrics.boundingRect(QRect(0, 0, max(width, 50), 10_000), flags, item.text()).height()
+                self.table.setRowHeight(row, height + 8)
+            else:
+                self.table.setRowHeight(row, QFontMetrics(item.font()).height() + 8)
+
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
-        self.table.resizeRowsToContents()  # the wrapped "what makes the difference" lines
+        self._fit_rows()  # the wrapped lines take more or fewer lines
