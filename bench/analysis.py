@@ -27,6 +27,10 @@ Every number is the median of ``--repeat`` timed runs (``time.perf_counter``), e
 preceded by one untimed warm-up run; ``gc.collect()`` runs before every timed call. The slow
 real-forward cases at 512 and 1024 px use ``min(repeat, 3)`` runs for torchinfo and fvcore.
 
+Counting conventions: for ResNet-152 @224, ``summary.with_convention(name)`` (what the GUI's
+"Count as" picker runs: the same graph recounted, nothing traced or propagated) next to a warm
+``analyze``, for every convention of ``explorer.core.conventions``.
+
 Sanity check: analyze's total parameter count must equal ``sum(p.numel())`` of the instance;
 a mismatch prints a warning naming the modules whose parameters were not counted (modules
 that do not run in eval mode, such as GoogLeNet's auxiliary classifiers, are not in the graph).
@@ -229,6 +233,20 @@ def bench_model(name: str, shapes: Sequence[Shape], repeat: int, warnings_out: l
     return results
 
 
+def bench_conventions(repeat: int) -> list[tuple[str, float, float]]:
+    """(convention, recount ms, warm analyze ms) for ResNet-152 @224."""
+    from explorer.core.conventions import CONVENTION_NAMES
+
+    shape = (3, 224, 224)
+    lecture = analyze_warm("resnet152", shape)
+    warm = median(time_runs(lambda: analyze_warm("resnet152", shape), repeat))
+    rows = []
+    for name in CONVENTION_NAMES[1:]:
+        rows.append((name, median(time_runs(lambda n=name: lecture.with_convention(n), repeat)), warm))
+    print("  measured the conventions' recounts", file=sys.stderr, flush=True)
+    return rows
+
+
 # --- report ------------------------------------------------------------------------------------
 
 
@@ -347,7 +365,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     for name, shapes in CASES:
         results += bench_model(name, shapes, args.repeat, notes)
     checks = target_checks(results)
+    recounts = bench_conventions(args.repeat)
     print_report(env, results, checks, notes, args.repeat)
+    print()
+    print("| ResNet-152 @224: switch the convention to | recount ms | warm analyze ms | recount / analyze |")
+    print("|---|---:|---:|---:|")
+    for name, recount, warm in recounts:
+        print(f"| {name} | {recount:.1f} | {warm:.1f} | {recount / warm:.2f} |")
 
     if args.json is not None:
         payload = {
@@ -358,6 +382,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 for r in results
             ],
             "checks": [asdict(c) for c in checks],
+            "recounts": [{"convention": n, "recount_ms": r, "analyze_warm_ms": w} for n, r, w in recounts],
             "warnings": notes,
         }
         args.json.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")

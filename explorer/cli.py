@@ -63,7 +63,7 @@ def _build_parser() -> argparse.ArgumentParser:
     reconcile.add_argument("model", help="zoo or torchvision name, or path/to/file.py:factory")
     reconcile.add_argument("--input", help="input shape C×H×W (default: the model's)")
     reconcile.add_argument("--mode", choices=("eval", "train"), default="eval")
-    reconcile.add_argument("--json", action="store_true", help="machine-readable output")
+    reconcile.add_argument("--format", choices=("table", "markdown", "json"), default="table")
 
     export = commands.add_parser("export", help="export models to ONNX, checked against onnxruntime")
     export.add_argument("models", nargs="+", metavar="MODEL")
@@ -180,11 +180,13 @@ def _cmd_summary(args: argparse.Namespace) -> int:
 
 def _cmd_reconcile(args: argparse.Namespace) -> int:
     from explorer.core.analysis import analyze
-    from explorer.core.reconcile import reconcile, render_reconciliation
+    from explorer.core.reconcile import reconcile, render_reconciliation, render_reconciliation_markdown
 
     reconciliation = reconcile(analyze(args.model, args.input, args.mode))
-    if args.json:
+    if args.format == "json":
         print(json.dumps(reconciliation.to_dict(), indent=2, ensure_ascii=False))
+    elif args.format == "markdown":
+        sys.stdout.write(render_reconciliation_markdown(reconciliation))
     else:
         sys.stdout.write(render_reconciliation(reconciliation))
     return 0

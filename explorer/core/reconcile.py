@@ -284,3 +284,16 @@ def render_reconciliation(reconciliation: Reconciliation) -> str:
         "Papers and most tools say FLOPs and mean multiply-adds."
     )
     return "\n".join([title, "", row(headers), rule, *map(row, body), "", note]) + "\n"
+
+
+def render_reconciliation_markdown(reconciliation: Reconciliation) -> str:
+    """The same table in Markdown (the README's tables are made with it)."""
+    from explorer.core.report import shape_text
+
+    def line(cells: tuple[str, ...] | list[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    align = ["---", "---:", "---", "---:", "---:", "---"]
+    title = f"**{reconciliation.title}**, input {shape_text(reconciliation.input_shape)}, {reconciliation.mode} mode"
+    rows = [line(reconciliation.cells(l)) for l in reconciliation.lines]
+    return "\n".join([title, "", line(list(Reconciliation.HEADERS)), line(align), *rows]) + "\n"

@@ -70,7 +70,7 @@ def test_alexnet_has_no_paper_figure_and_says_so() -> None:
 
 
 def test_a_model_torchvision_lacks(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "reconcile", "efficientnet_lite0", "--json")
+    code, out, _ = run(capsys, "reconcile", "efficientnet_lite0", "--format", "json")
     assert code == 0
     data = json.loads(out)
     lines = {line["source"]: line for line in data["lines"]}
@@ -83,6 +83,14 @@ def test_cli_reconcile_table(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "reconcile", "googlenet")
     assert code == 0 and not err
     assert "Szegedy et al. 2015" in out and "1.5×10⁹" in out and "1 MAC = 2 FLOPs" in out
+
+
+def test_cli_reconcile_markdown(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "reconcile", "vgg16", "--format", "markdown")
+    assert code == 0
+    rows = [line for line in out.splitlines() if line.startswith("| ")]
+    assert len(rows) == 2 + 2 + len(CONVENTION_NAMES)  # header, alignment, paper, torchvision, conventions
+    assert rows[2].startswith("| paper (He et al. 2016, §4.1) | 15.3×10⁹ |")
 
 
 def test_cli_reconcile_unknown_model(capsys: pytest.CaptureFixture[str]) -> None:
