@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections import defaultdict
+from collections.abc import Iterator
 from fractions import Fraction
 
 import pytest
@@ -29,28 +31,43 @@ ZOO = zoo_specs()
 ODD_SIZE = (3, 97, 131)
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    """The peers run real forward passes; on a shared 2-core machine one thread is the faster."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _native(convention: Convention, macs: int, flops: int) -> int:
     return convention.native(macs, flops)
 
 
-def _ours(summary: ModelSummary, peer: str, path: str) -> int:
-    """What cnn-explorer counts for ``path`` the way ``peer`` reports it (see peer_counts)."""
+def _ours(summary: ModelSummary, peer: str) -> dict[str, int]:
+    """What cnn-explorer counts per module path, the way ``peer`` reports it (see peer_counts)."""
     convention = get_convention(peer)
-    if peer in {"torchinfo", "ptflops"}:
-        rows = [r for r in summary.layers if r.node.module_path == path]
-        if peer == "ptflops" and not rows:  # a container: the patched functionals in its own forward
-            rows = [r for r in summary.layers if r.node.module_path is None and r.node.scope == path]
-    elif path == "":
-        rows = list(summary.layers)
-    else:
-        rows = [r for r in summary.layers if r.node.path == path or r.node.path.startswith(path + ".")]
-    return sum(_native(convention, r.macs, r.flops) for r in rows)
+    counts: dict[str, int] = defaultdict(int)
+    for row in summary.layers:
+        value = _native(convention, row.macs, row.flops)
+        node = row.node
+        if peer == "torchinfo" or (peer == "ptflops" and node.is_module):
+            if node.is_module:
+                counts[node.module_path] += value
+        elif peer == "ptflops":  # a container: the patched functionals in its own forward
+            counts[node.scope] += value
+        else:  # the node and every module around it
+            parts = node.path.split(".")
+            for depth in range(len(parts) + 1):
+                counts[".".join(parts[:depth])] += value
+    return counts
 
 
 def _assert_reproduces(peer: str, model: nn.Module, summary: ModelSummary, shape: tuple[int, ...], mode: str = "eval") -> None:
     per_module, total = PEERS[peer](model, shape, mode)
     convention = get_convention(peer)
-    mismatches = [(path, value, _ours(summary, peer, path)) for path, value in per_module.items() if _ours(summary, peer, path) != value]
+    ours = _ours(summary, peer)
+    mismatches = [(path, value, ours.get(path, 0)) for path, value in per_module.items() if ours.get(path, 0) != value]
     assert not mismatches, f"{peer}: {len(mismatches)} of {len(per_module)} modules differ (path, {peer}, ours): {mismatches[:5]}"
     assert _native(convention, summary.totals.macs, summary.totals.flops) == total, peer
     assert summary.convention == peer
