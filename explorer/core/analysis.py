@@ -100,7 +100,7 @@ def analyze(
     ExplorerError for anything the user can get wrong.
     """
     _check_mode(mode)
-    get_convention(convention)  # an unknown name fails before any work
+    convention = get_convention(convention).name  # an unknown name fails before any work
     if isinstance(model_or_name, nn.Module):
         if input_shape is None:
             raise ExplorerError("An input shape is needed to analyze a model instance.")
