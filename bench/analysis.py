@@ -32,6 +32,9 @@ cached meta model and of its fx graph, the edit, and the same shape propagation 
 ``analyze`` — against a warm ``analyze("resnet50")`` in the same run (target ≤ 2×, so editing in
 the app feels instant). ``what_if`` (that, plus the original's analysis and the per-layer diff) is
 reported beside it. ``--edits-only`` measures just this.
+Counting conventions: for ResNet-152 @224, ``summary.with_convention(name)`` (what the GUI's
+"Count as" picker runs: the same graph recounted, nothing traced or propagated) next to a warm
+``analyze``, for every convention of ``explorer.core.conventions``.
 
 Sanity check: analyze's total parameter count must equal ``sum(p.numel())`` of the instance;
 a mismatch prints a warning naming the modules whose parameters were not counted (modules
@@ -282,6 +285,18 @@ def print_edit_report(result: EditResult) -> None:
     print(f"| warm analyze | {result.warm_ms:.1f} | 1.00 |")
     print(f"| apply_edits (copy, edit, re-analyse) | {result.apply_ms:.1f} | {result.apply_vs_warm:.2f} |")
     print(f"| what_if (+ original and diff) | {result.what_if_ms:.1f} | {result.what_if_ms / result.warm_ms:.2f} |")
+def bench_conventions(repeat: int) -> list[tuple[str, float, float]]:
+    """(convention, recount ms, warm analyze ms) for ResNet-152 @224."""
+    from explorer.core.conventions import CONVENTION_NAMES
+
+    shape = (3, 224, 224)
+    lecture = analyze_warm("resnet152", shape)
+    warm = median(time_runs(lambda: analyze_warm("resnet152", shape), repeat))
+    rows = []
+    for name in CONVENTION_NAMES[1:]:
+        rows.append((name, median(time_runs(lambda n=name: lecture.with_convention(n), repeat)), warm))
+    print("  measured the conventions' recounts", file=sys.stderr, flush=True)
+    return rows
 
 
 # --- report ------------------------------------------------------------------------------------
@@ -411,8 +426,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         results += bench_model(name, shapes, args.repeat, notes)
     edit = bench_edit(max(args.repeat, 15))
     checks = [*target_checks(results), edit_check(edit)]
+    recounts = bench_conventions(args.repeat)
     print_report(env, results, checks, notes, args.repeat)
     print_edit_report(edit)
+    print()
+    print("| ResNet-152 @224: switch the convention to | recount ms | warm analyze ms | recount / analyze |")
+    print("|---|---:|---:|---:|")
+    for name, recount, warm in recounts:
+        print(f"| {name} | {recount:.1f} | {warm:.1f} | {recount / warm:.2f} |")
 
     if args.json is not None:
         payload = {
@@ -424,6 +445,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             ],
             "checks": [asdict(c) for c in checks],
             "edit": {**asdict(edit), "apply_vs_warm": edit.apply_vs_warm},
+            "recounts": [{"convention": n, "recount_ms": r, "analyze_warm_ms": w} for n, r, w in recounts],
             "warnings": notes,
         }
         args.json.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")

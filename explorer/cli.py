@@ -21,6 +21,7 @@ def _build_parser() -> argparse.ArgumentParser:
         description="See inside the classic convolutional networks.",
     )
     from explorer import __version__
+    from explorer.core.convention_names import CONVENTION_NAMES, DEFAULT_CONVENTION
 
     parser.add_argument("--version", action="version", version=f"cnn-explorer {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -30,8 +31,11 @@ def _build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--input", help="input shape C×H×W")
     gui.add_argument("--mode", choices=("eval", "train"), default="eval")
     gui.add_argument(
-        "--view", choices=("graph", "table", "charts", "compare", "classify", "features", "whatif", "lessons"), default="graph"
+        "--view",
+        choices=("graph", "table", "charts", "compare", "classify", "features", "whatif", "lessons", "reconcile"),
+        default="graph",
     )
+    gui.add_argument("--convention", choices=CONVENTION_NAMES, help="count MACs and FLOPs as this tool does")
     gui.add_argument("--image", nargs="+", default=[], metavar="PATH", help="images for --view classify or features (default: the samples)")
     gui.add_argument("--compare", metavar="MODEL2", help="second model of the compare view")
     gui.add_argument("--select", metavar="LAYER", help="select a layer or block")
@@ -53,6 +57,19 @@ def _build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--mode", choices=("eval", "train"), default="eval")
     summary.add_argument("--format", choices=("table", "csv", "markdown", "json"), default="table")
     summary.add_argument("--formulas", action="store_true", help="print each layer's formulas (table format)")
+    summary.add_argument(
+        "--convention", choices=CONVENTION_NAMES, default=DEFAULT_CONVENTION,
+        help="whose counting rules the MACs and FLOPs follow (default: lecture)",
+    )  # fmt: skip
+
+    reconcile = commands.add_parser(
+        "reconcile",
+        help="why do the numbers differ? the paper, torchvision's _ops and every convention's total, side by side",
+    )
+    reconcile.add_argument("model", help="zoo or torchvision name, or path/to/file.py:factory")
+    reconcile.add_argument("--input", help="input shape C×H×W (default: the model's)")
+    reconcile.add_argument("--mode", choices=("eval", "train"), default="eval")
+    reconcile.add_argument("--format", choices=("table", "markdown", "json"), default="table")
 
     export = commands.add_parser("export", help="export models to ONNX, checked against onnxruntime")
     export.add_argument("models", nargs="+", metavar="MODEL")
@@ -196,13 +213,27 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     from explorer.core.analysis import analyze
     from explorer.core.report import render
 
-    summary = analyze(args.model, args.input, args.mode)
+    summary = analyze(args.model, args.input, args.mode, convention=args.convention)
     sys.stdout.write(render(summary, args.format))
     if args.formulas and args.format == "table":
         for row in summary.layers:
             print(f"\n{row.name} ({row.type})")
             for formula in row.formulas:
                 print(f"  {formula.quantity:<16} {formula.expression}")
+    return 0
+
+
+def _cmd_reconcile(args: argparse.Namespace) -> int:
+    from explorer.core.analysis import analyze
+    from explorer.core.reconcile import reconcile, render_reconciliation, render_reconciliation_markdown
+
+    reconciliation = reconcile(analyze(args.model, args.input, args.mode))
+    if args.format == "json":
+        print(json.dumps(reconciliation.to_dict(), indent=2, ensure_ascii=False))
+    elif args.format == "markdown":
+        sys.stdout.write(render_reconciliation_markdown(reconciliation))
+    else:
+        sys.stdout.write(render_reconciliation(reconciliation))
     return 0
 
 
@@ -490,6 +521,7 @@ def _cmd_gui(args: argparse.Namespace) -> int:
             lesson=args.lesson,
             edits=tuple(args.edit),
             edit_file=args.edits,
+            convention=args.convention,
             screenshot=args.screenshot,
             size=(width, height),
             graph_layout=args.graph_layout,
@@ -541,7 +573,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         args = parser.parse_args(["gui"])
     handlers = {"gui": _cmd_gui, "models": _cmd_models, "summary": _cmd_summary, "classify": _cmd_classify, "export": _cmd_export,
-        "features": _cmd_features, "whatif": _cmd_whatif, "lesson": _cmd_lesson,
+        "features": _cmd_features, "whatif": _cmd_whatif, "lesson": _cmd_lesson, "reconcile": _cmd_reconcile,
     }  # fmt: skip
     from explorer.core.errors import ExplorerError
 

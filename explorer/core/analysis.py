@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch import fx, nn
 
+from explorer.core.conventions import get_convention
 from explorer.core.errors import ExplorerError
 from explorer.core.graph import build_graph, trace
 from explorer.core.layers import Shape
@@ -89,14 +90,17 @@ def analyze(
     model_or_name: nn.Module | str,
     input_shape: Sequence[int] | str | None = None,
     mode: str = "eval",
+    convention: str = "lecture",
 ) -> ModelSummary:
     """Shapes, params, MACs/FLOPs, memory and receptive field of every layer.
 
     ``model_or_name`` is a zoo or torchvision name, ``path/file.py:factory``, or an ``nn.Module``.
-    ``input_shape`` is C×H×W without the batch (default: the spec's). Raises ExplorerError for
-    anything the user can get wrong.
+    ``input_shape`` is C×H×W without the batch (default: the spec's). ``convention`` says whose
+    counting rules the MACs and FLOPs follow (``conventions.CONVENTION_NAMES``). Raises
+    ExplorerError for anything the user can get wrong.
     """
     _check_mode(mode)
+    convention = get_convention(convention).name  # an unknown name fails before any work
     if isinstance(model_or_name, nn.Module):
         if input_shape is None:
             raise ExplorerError("An input shape is needed to analyze a model instance.")
@@ -115,5 +119,8 @@ def analyze(
             model, traced = _cached_model(spec.name, mode)
             graph = build_graph(model, shape, traced=traced)
         name, title = spec.name, spec.title
-    rows, totals = layer_stats(graph, mode)
-    return ModelSummary(model=name, title=title, input_shape=shape, mode=mode, graph=graph, rows=tuple(rows), totals=totals)
+    rows, totals = layer_stats(graph, mode, convention)
+    return ModelSummary(
+        model=name, title=title, input_shape=shape, mode=mode, graph=graph, rows=tuple(rows), totals=totals,
+        convention=convention,
+    )  # fmt: skip

@@ -1218,10 +1218,13 @@ def _base(model: str, mode: str) -> tuple[nn.Module, fx.Graph, Shape, str]:
     return root, graph, spec.input_shape, spec.title
 
 
-def _summarize(work: _Work, title: str) -> tuple[ModelSummary, tuple[Propagation, ...]]:
+def _summarize(work: _Work, title: str, convention: str) -> tuple[ModelSummary, tuple[Propagation, ...]]:
     graph, propagated = work.finish()
-    rows, totals = layer_stats(graph, work.mode)
-    summary = ModelSummary(model=work.model, title=title, input_shape=work.shape, mode=work.mode, graph=graph, rows=tuple(rows), totals=totals)
+    rows, totals = layer_stats(graph, work.mode, convention)
+    summary = ModelSummary(
+        model=work.model, title=title, input_shape=work.shape, mode=work.mode, graph=graph, rows=tuple(rows), totals=totals,
+        convention=convention,
+    )  # fmt: skip
     return summary, propagated
 
 
@@ -1232,16 +1235,27 @@ def _input(shape: Sequence[int] | str | None, default: Shape) -> Shape:
 
 
 def apply_edits(
-    model: str, edits: Sequence[Edit], *, input_shape: Sequence[int] | str | None = None, mode: str = "eval"
+    model: str,
+    edits: Sequence[Edit],
+    *,
+    input_shape: Sequence[int] | str | None = None,
+    mode: str = "eval",
+    convention: str = "lecture",
 ) -> tuple[ModelSummary, tuple[Propagation, ...], tuple[str, ...], frozenset[str]]:
-    """The analysis of ``model`` with ``edits``: (summary, propagated, notes, edited module paths)."""
+    """The analysis of ``model`` with ``edits``: (summary, propagated, notes, edited module paths).
+
+    ``convention`` is whose counting rules the MACs and FLOPs follow, as in ``analyze``.
+    """
+    from explorer.core.conventions import get_convention
+
+    convention = get_convention(convention).name  # an unknown name fails before any work
     root, graph, default_shape, title = _base(model, mode)
     from explorer.core.zoo.registry import get_spec
 
     work = _Work(get_spec(model).name, root, graph, _input(input_shape, default_shape), mode)
     for edit in edits:
         work.apply(edit)
-    summary, propagated = _summarize(work, f"{title} (edited)" if edits else title)
+    summary, propagated = _summarize(work, f"{title} (edited)" if edits else title, convention)
     return summary, propagated, tuple(work.notes), frozenset(work.edited_paths)
 
 
@@ -1252,6 +1266,7 @@ def what_if(
     input_shape: Sequence[int] | str | None = None,
     mode: str = "eval",
     base_edits: Sequence[Edit] = (),
+    convention: str = "lecture",
 ) -> WhatIf:
     """``model`` (after ``base_edits``) against the same with ``edits`` on top: analyses and diff.
 
@@ -1264,10 +1279,14 @@ def what_if(
     base_notes: tuple[str, ...] = ()
     base_paths: frozenset[str] = frozenset()
     if base_edits:
-        original, base_propagated, base_notes, base_paths = apply_edits(model, base_edits, input_shape=input_shape, mode=mode)
+        original, base_propagated, base_notes, base_paths = apply_edits(
+            model, base_edits, input_shape=input_shape, mode=mode, convention=convention
+        )
     else:
-        original = analyze(model, input_shape, mode)
-    edited, propagated, notes, paths = apply_edits(model, base_edits + edits, input_shape=input_shape, mode=mode)
+        original = analyze(model, input_shape, mode, convention=convention)
+    edited, propagated, notes, paths = apply_edits(
+        model, base_edits + edits, input_shape=input_shape, mode=mode, convention=convention
+    )
     # Only what these edits changed: the base's own propagations are on both sides.
     already = {(p.layer, p.field): p.after for p in base_propagated}
     own = tuple(

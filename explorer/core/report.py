@@ -45,7 +45,10 @@ def _totals_row(summary: ModelSummary) -> list[str]:
 
 
 def heading(summary: ModelSummary) -> str:
-    return f"{summary.title} — input {shape_text(summary.input_shape)}, {summary.mode} mode, {len(summary.layers)} layers"
+    return (
+        f"{summary.title} — input {shape_text(summary.input_shape)}, {summary.mode} mode, {len(summary.layers)} layers, "
+        f"{summary.convention} convention"
+    )
 
 
 def render_table(summary: ModelSummary) -> str:

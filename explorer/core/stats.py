@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -452,8 +452,11 @@ def _explain(
 
 
 
-def layer_stats(graph: LayerGraph, mode: str) -> tuple[list[LayerStats], Totals]:
-    """Count every node of ``graph`` (shapes already propagated) under the conventions."""
+def layer_stats(graph: LayerGraph, mode: str, convention: str = "lecture") -> tuple[list[LayerStats], Totals]:
+    """Count every node of ``graph`` (shapes already propagated) under ``convention`` (conventions.py)."""
+    from explorer.core.conventions import get_convention
+
+    count = get_convention(convention).count
     params_by_name = dict(graph.model.named_parameters(remove_duplicate=False))
     spatial_rank = len(graph.nodes[0].output_shape) - 1
     fields: dict[str, _Field] = {}
@@ -469,7 +472,7 @@ def layer_stats(graph: LayerGraph, mode: str) -> tuple[list[LayerStats], Totals]
         owned = [params_by_name[p] for p in node.parameters if p in params_by_name]
         params = sum(p.numel() for p in owned)
         trainable = sum(p.numel() for p in owned if p.requires_grad)
-        macs, flops, formulas = (0, 0, []) if node.kind == "input" else _rule_for(node, module)(node, module, mode)
+        macs, flops, formulas = (0, 0, []) if node.kind == "input" else count(node, module, mode)
         activation_bytes = _numel(node.output_shape) * BYTES_PER_ELEMENT
         field_out = fields[node.name]
         field_in = fields.get(node.inputs[0]) if node.inputs else None
@@ -512,6 +515,7 @@ class ModelSummary:
     graph: LayerGraph = field(repr=False, compare=False)
     rows: tuple[LayerStats, ...] = field(repr=False)  # the input first, then every layer
     totals: Totals = field(default_factory=lambda: Totals(0, 0, 0, 0, 0))
+    convention: str = "lecture"  # whose counting rules the MACs and FLOPs follow (conventions.py)
 
     @property
     def layers(self) -> tuple[LayerStats, ...]:
@@ -520,7 +524,16 @@ class ModelSummary:
 
     @property
     def conventions(self) -> Mapping[str, str]:
-        return CONVENTIONS
+        from explorer.core.conventions import get_convention
+
+        return get_convention(self.convention).rules
+
+    def with_convention(self, convention: str) -> ModelSummary:
+        """The same analysis counted under another convention: the graph is reused, nothing is traced."""
+        if convention == self.convention:
+            return self
+        rows, totals = layer_stats(self.graph, self.mode, convention)
+        return replace(self, rows=tuple(rows), totals=totals, convention=convention)
 
     @property
     def method(self) -> str:
@@ -540,7 +553,8 @@ class ModelSummary:
             "model": self.model,
             "input_shape": list(self.input_shape),
             "mode": self.mode,
-            "conventions": dict(CONVENTIONS),
+            "convention": self.convention,
+            "conventions": dict(self.conventions),
             "layers": [
                 {
                     "name": row.name,

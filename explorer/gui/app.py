@@ -26,6 +26,7 @@ class GuiOptions:
     lesson: str | None = None  # --view whatif: open this lesson's experiment
     edits: tuple[str, ...] = ()  # --view whatif: LAYER.FIELD=VALUE, typed into the Edit panel and applied
     edit_file: Path | None = None  # --view whatif: an edit file to open
+    convention: str | None = None  # the counting convention (default: the saved one, else the lecture's)
     screenshot: Path | None = None
     size: tuple[int, int] = (1600, 1000)
     graph_layout: str | None = None  # "top-down" or "left-right" (else the remembered one)
@@ -71,6 +72,8 @@ def run(options: GuiOptions) -> int:
         return _screenshot(MainWindow(settings), options)
     window = MainWindow()
     _apply_graph_layout(window, options)
+    if options.convention:
+        window.set_convention(options.convention)
     if options.model:
         window._request = (options.model, options.input_shape, options.mode)
     window.show()
@@ -165,6 +168,8 @@ def _screenshot(window: object, options: GuiOptions) -> int:
     assert isinstance(window, MainWindow)
     window._request = (options.model or "resnet18", options.input_shape, options.mode)
     _apply_graph_layout(window, options)
+    if options.convention:
+        window.set_convention(options.convention)
     window.resize(*options.size)
     window.show()
     if not window.wait_idle():

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtGui import QImage
 
 if TYPE_CHECKING:
+    from explorer.core.reconcile import Reconciliation
     from explorer.core.runner import Classification, ModelRunner
     from explorer.core.stats import ModelSummary
     from explorer.core.zoo.registry import ModelSpec
@@ -39,11 +40,11 @@ def is_user_reference(name: str) -> bool:
     return bool(sep) and path.endswith(".py") and factory.isidentifier()
 
 
-def analyse(name: str, input_shape: str | None, mode: str) -> Generator[str, None, ModelSummary]:
+def analyse(name: str, input_shape: str | None, mode: str, convention: str = "lecture") -> Generator[str, None, ModelSummary]:
     from explorer.core.analysis import analyze
 
     yield f"Analysing {name}…"
-    summary = analyze(name, input_shape, mode)
+    summary = analyze(name, input_shape, mode, convention=convention)
     yield f"Folding {name}'s graph…"
     from explorer.gui.widgets.graph_view.hierarchy import hierarchy_of  # Qt-free
 
@@ -51,13 +52,29 @@ def analyse(name: str, input_shape: str | None, mode: str) -> Generator[str, Non
     return summary
 
 
-def analyse_pair(first: str, second: str) -> Generator[str, None, tuple[ModelSummary, ModelSummary]]:
+def analyse_pair(first: str, second: str, convention: str = "lecture") -> Generator[str, None, tuple[ModelSummary, ModelSummary]]:
     from explorer.core.analysis import analyze
 
     yield f"Analysing {first}…"
-    a = analyze(first)
+    a = analyze(first, convention=convention)
     yield f"Analysing {second}…"
-    return a, analyze(second)
+    return a, analyze(second, convention=convention)
+
+
+def recount(summary: ModelSummary, convention: str) -> ModelSummary:
+    """The same analysis under another convention: its graph is reused, nothing is traced again."""
+    return summary.with_convention(convention)
+
+
+def recount_pair(pair: tuple[ModelSummary, ModelSummary], convention: str) -> tuple[ModelSummary, ModelSummary]:
+    return pair[0].with_convention(convention), pair[1].with_convention(convention)
+
+
+def reconcile(summary: ModelSummary) -> Reconciliation:
+    """The "Why do the numbers differ?" table: the paper, torchvision's _ops, every convention."""
+    from explorer.core.reconcile import reconcile as table
+
+    return table(summary)
 
 
 def user_spec(reference: str) -> ModelSpec:

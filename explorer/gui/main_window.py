@@ -9,6 +9,7 @@ from PySide6.QtCore import QByteArray, QSettings, Qt, QThread, QThreadPool, QTim
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
+    QComboBox,
     QDockWidget,
     QFileDialog,
     QInputDialog,
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from explorer.core.convention_names import CONVENTION_NAMES, DEFAULT_CONVENTION
 from explorer.gui import jobs
 from explorer.gui.widgets.catalogue import Catalogue
 from explorer.gui.widgets.charts import ChartsView
@@ -33,6 +35,7 @@ from explorer.gui.widgets.feature_maps import FeatureMapsView
 from explorer.gui.widgets.graph_view import GraphView
 from explorer.gui.widgets.layer_panel import LayerPanel
 from explorer.gui.widgets.layer_table import LayerTable
+from explorer.gui.widgets.reconcile_view import ReconcileView
 from explorer.gui.widgets.weights_view import WeightsView
 from explorer.gui.whatif import WhatIfFeature
 from explorer.gui.workers import TaskRunner
@@ -43,7 +46,8 @@ if TYPE_CHECKING:
     from explorer.core.zoo.registry import ModelSpec
 
 DEFAULT_MODEL = "resnet18"
-VIEWS = ("graph", "table", "charts", "compare", "classify", "features", "whatif", "lessons")
+VIEWS = ("graph", "table", "charts", "compare", "classify", "features", "whatif", "lessons", "reconcile")
+CONVENTION_KEY = "counting/convention"
 
 
 class MainWindow(QMainWindow):
@@ -56,6 +60,9 @@ class MainWindow(QMainWindow):
         self._specs: dict[str, ModelSpec] = {}
         self._request: tuple[str, str | None, str] | None = None  # what the user asked for last
         self._compare_pair: tuple[str, str] = ("vgg16", "resnet18")
+        saved = str(self.settings.value(CONVENTION_KEY, DEFAULT_CONVENTION))
+        self.convention = saved if saved in CONVENTION_NAMES else DEFAULT_CONVENTION
+        self._reconciled: tuple[object, ...] | None = None  # what the "Why do the numbers differ?" view shows
 
         self.analysis = TaskRunner(self)
         self.analysis.result.connect(self._analysis_done)
@@ -69,7 +76,10 @@ class MainWindow(QMainWindow):
         self.user_model_runner = TaskRunner(self)
         self.user_model_runner.result.connect(self._user_spec_ready)
         self.user_model_runner.error.connect(lambda error: self.catalogue.show_message(str(error)))
-        self.runners = (self.analysis, self.compare_runner, self.catalogue_runner, self.user_model_runner)
+        self.reconcile_runner = TaskRunner(self)
+        self.reconcile_runner.result.connect(self._reconciled_done)
+        self.reconcile_runner.error.connect(self._reconcile_failed)
+        self.runners = (self.analysis, self.compare_runner, self.catalogue_runner, self.user_model_runner, self.reconcile_runner)
         # (the classifier's own runner is added once the view exists, in _build_views)
 
         # What-if (issue 11): the edit session, its views and menus; hooks in _analysis_done and select.
@@ -103,6 +113,9 @@ class MainWindow(QMainWindow):
         self.features_page = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame)
         self.features_page.setWidget(self.features)
         self.tabs.addTab(self.features_page, "Feature maps")
+        self.reconcile_view = ReconcileView()
+        self.reconcile_view.conventionChosen.connect(self.set_convention)
+        self.tabs.addTab(self.reconcile_view, "Why the numbers differ")
         self.setAcceptDrops(True)  # photos dropped anywhere on the window are classified
         self.tabs.currentChanged.connect(self._tab_changed)
         self.setCentralWidget(self.tabs)
@@ -161,6 +174,7 @@ class MainWindow(QMainWindow):
         views = (
             ("Graph", "graph"), ("Layer table", "table"), ("Charts", "charts"), ("Compare", "compare"),
             ("Classify", "classify"), ("Feature maps", "features"), ("What if", "whatif"), ("Lessons", "lessons"),
+            ("Why do the numbers differ?", "reconcile"),
         )  # fmt: skip
         for i, (label, view) in enumerate(views):
             self._action(label, f"Ctrl+{i + 1}", lambda checked=False, v=view: self.show_view(v), view_menu)
@@ -211,7 +225,19 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self) -> None:
         self.totals_label = QLabel()
         self.device_label = QLabel()
+        self.convention_picker = QComboBox()
+        self.convention_picker.addItems(list(CONVENTION_NAMES))
+        self.convention_picker.setCurrentText(self.convention)
+        self.convention_picker.setToolTip(
+            "Whose rules count the MACs and FLOPs in every view: the lecture's, or those of torchinfo, fvcore, "
+            "ptflops, thop or torch.utils.flop_counter (View → Why do the numbers differ?)"
+        )
+        self.convention_picker.currentTextChanged.connect(self.set_convention)
+        count_as = QLabel("Count as")
+        count_as.setBuddy(self.convention_picker)
         self.statusBar().addPermanentWidget(self.totals_label)
+        self.statusBar().addPermanentWidget(count_as)
+        self.statusBar().addPermanentWidget(self.convention_picker)
         self.statusBar().addPermanentWidget(self.device_label)
 
     # --- settings ------------------------------------------------------------------------------
@@ -268,7 +294,7 @@ class MainWindow(QMainWindow):
         self.catalogue.select(name, emit=False)
         self.catalogue.set_mode(current_mode)
         self.statusBar().showMessage(f"Analysing {name}…")
-        self.analysis.submit(jobs.analyse, name, input_shape, current_mode)
+        self.analysis.submit(jobs.analyse, name, input_shape, current_mode, self.convention)
 
     def _input_shape_edited(self, text: str) -> None:
         if self._request:
@@ -287,13 +313,11 @@ class MainWindow(QMainWindow):
         self.graph_view.set_summary(summary)
         self.table.set_summary(summary)
         self.charts.set_summary(summary)
-        self.whatif.analysis_done(summary)  # what-if hook: re-applies the edits to a new input or mode
-        totals = summary.totals
-        self.totals_label.setText(
-            f"{summary.title} · {len(summary.layers)} layers · params {totals.params:,} · "
-            f"MACs {totals.macs / 1e9:,.3f} G · activations {totals.activation_bytes / 2**20:,.1f} MB"
-        )
-        self.statusBar().showMessage(f"{summary.model}: analysed ({summary.method})", 4000)
+        self.whatif.analysis_done(summary)  # what-if hook: re-applies the edits to a new input, mode or convention
+        self.totals_label.setText(self._totals_text(summary))
+        recount = previous is not None and previous.graph is summary.graph
+        done = f"counted as {summary.convention}" if recount else f"analysed ({summary.method})"
+        self.statusBar().showMessage(f"{summary.model}: {done}", 4000)
         self.setWindowTitle(f"cnn-explorer — {summary.title}")
         keep = self.selected if previous is not None and previous.model == summary.model else None
         self.selected = None
@@ -304,6 +328,67 @@ class MainWindow(QMainWindow):
         self.settings.setValue("model/name", summary.model)
         self.settings.setValue("model/mode", summary.mode)
         self.settings.setValue("model/input", "x".join(map(str, summary.input_shape)))
+        self.reconcile_view.set_convention(summary.convention)
+        if self.tabs.currentWidget() is self.reconcile_view:
+            self._reconcile()
+
+    @staticmethod
+    def _totals_text(summary: ModelSummary) -> str:
+        """The status bar's totals, in the unit the convention's tool reports (torch's counter: FLOPs)."""
+        from explorer.core.conventions import get_convention  # loaded with the summary
+
+        totals = summary.totals
+        convention = get_convention(summary.convention)
+        count = totals.flops if convention.reports == "FLOPs" else totals.macs
+        return (
+            f"{summary.title} · {len(summary.layers)} layers · params {totals.params:,} · "
+            f"{convention.reports} {count / 1e9:,.3f} G · activations {totals.activation_bytes / 2**20:,.1f} MB"
+        )
+
+    # --- counting conventions ---------------------------------------------------------------------
+
+    def set_convention(self, convention: str) -> None:
+        """Count every view with ``convention``: the open analyses are recounted, nothing is traced again."""
+        if convention not in CONVENTION_NAMES or convention == self.convention:
+            return
+        self.convention = convention
+        self.settings.setValue(CONVENTION_KEY, convention)
+        if self.convention_picker.currentText() != convention:
+            self.convention_picker.setCurrentText(convention)  # re-enters here and returns at once
+        self.reconcile_view.set_convention(convention)
+        self.statusBar().showMessage(f"Counting as {convention}…")
+        summary = self.summary
+        current = summary is not None and self._request is not None and self._request[0] == summary.model
+        if self.analysis.busy and self._request is not None:
+            self.open_model(*self._request)  # an analysis is on its way: ask again, counted the new way
+        elif summary is not None and current:
+            self.analysis.submit(jobs.recount, summary, convention)
+        # (nothing analysed yet: the first analysis counts the new way)
+        pair = self.compare.summaries()
+        if self.compare_runner.busy:
+            self.compare_models(*self._compare_pair)
+        elif pair is not None:
+            self.compare_runner.submit(jobs.recount_pair, pair, convention)
+
+    # --- why do the numbers differ? -------------------------------------------------------------
+
+    def _reconcile(self) -> None:
+        summary = self.summary
+        if summary is None:
+            return
+        key = (summary.model, summary.input_shape, summary.mode)
+        if key == self._reconciled:
+            return
+        self._reconciled = key
+        self.reconcile_view.show_message(f"Counting {summary.model} every way…")
+        self.reconcile_runner.submit(jobs.reconcile, summary)
+
+    def _reconcile_failed(self, error: BaseException) -> None:
+        self._reconciled = None  # try again next time the view is shown
+        self.reconcile_view.show_message(str(error))
+
+    def _reconciled_done(self, reconciliation: object) -> None:
+        self.reconcile_view.set_reconciliation(reconciliation, self.convention)  # type: ignore[arg-type]
 
     def _analysis_failed(self, error: BaseException) -> None:
         # The previous analysis stays on screen; the message says what to change.
@@ -333,7 +418,7 @@ class MainWindow(QMainWindow):
 
     def compare_models(self, first: str, second: str) -> None:
         self._compare_pair = (first, second)
-        self.compare_runner.submit(jobs.analyse_pair, first, second)
+        self.compare_runner.submit(jobs.analyse_pair, first, second, self.convention)
 
     def _compare_done(self, pair: tuple[ModelSummary, ModelSummary]) -> None:
         self.compare.set_summaries(*pair)
@@ -343,6 +428,8 @@ class MainWindow(QMainWindow):
             self.compare_models(*self._compare_pair)
         if self.tabs.widget(index) is self.features_page and not self._features_started:
             self._start_features()
+        if self.tabs.widget(index) is self.reconcile_view:
+            self._reconcile()
 
     # --- feature maps --------------------------------------------------------------------------
 
@@ -389,6 +476,7 @@ class MainWindow(QMainWindow):
         widget = {
             "graph": self.graph_view, "charts": self.charts, "compare": self.compare, "classify": self.classifier,
             "features": self.features_page, "whatif": self.whatif.view, "lessons": self.whatif.lessons_page,
+            "reconcile": self.reconcile_view,
         }[view]  # fmt: skip
         self.tabs.setCurrentWidget(widget)
 

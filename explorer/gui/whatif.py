@@ -74,13 +74,17 @@ class Request:
     mode: str
     base_edits: tuple[Edit, ...]
     edits: tuple[Edit, ...]
+    convention: str = "lecture"
 
 
 def compute(request: Request) -> Generator[str, None, WhatIf]:
     from explorer.core.edits import what_if
 
     yield f"Applying {len(request.edits)} edit{'s' if len(request.edits) != 1 else ''} to {request.model}…"
-    return what_if(request.model, request.edits, input_shape=request.input_shape, mode=request.mode, base_edits=request.base_edits)
+    return what_if(
+        request.model, request.edits, input_shape=request.input_shape, mode=request.mode, base_edits=request.base_edits,
+        convention=request.convention,
+    )  # fmt: skip
 
 
 def run_lesson(name: str) -> Generator[str, None, LessonResult]:
@@ -136,6 +140,7 @@ class WhatIfSession(QObject):
         self.model: str | None = None
         self.input_shape: tuple[int, ...] | None = None
         self.mode = "eval"
+        self.convention = "lecture"  # the main window's "Count as" choice: both sides count by it
         self.base_edits: tuple[Edit, ...] = ()
         self.edits: tuple[Edit, ...] = ()
         self.lesson: LessonResult | None = None  # the lesson whose experiment is open, if any
@@ -172,17 +177,17 @@ class WhatIfSession(QObject):
 
     # --- the open model ---
 
-    def set_base(self, model: str, input_shape: tuple[int, ...] | None, mode: str) -> None:
+    def set_base(self, model: str, input_shape: tuple[int, ...] | None, mode: str, convention: str = "lecture") -> None:
         """The main window opened ``model``: another model starts a new session; another input
-        shape or mode re-applies the same edits."""
+        shape, mode or counting convention re-applies the same edits."""
         if model != self.model:
-            self.model, self.input_shape, self.mode = model, input_shape, mode
+            self.model, self.input_shape, self.mode, self.convention = model, input_shape, mode, convention
             self._reset()
             return
         shown = tuple(self.result.original.input_shape) if self.result is not None else None
-        if mode == self.mode and input_shape in (self.input_shape, shown):
+        if mode == self.mode and convention == self.convention and input_shape in (self.input_shape, shown):
             return  # the same question (a lesson asks for the default shape by leaving it out)
-        self.input_shape, self.mode = input_shape, mode
+        self.input_shape, self.mode, self.convention = input_shape, mode, convention
         if self.has_edits:
             self._submit(self.edits, None)
 
@@ -228,7 +233,7 @@ class WhatIfSession(QObject):
 
     def _request(self, edits: tuple[Edit, ...]) -> Request:
         assert self.model is not None
-        return Request(self.model, self.input_shape, self.mode, self.base_edits, edits)
+        return Request(self.model, self.input_shape, self.mode, self.base_edits, edits, self.convention)
 
     def _submit(self, edits: tuple[Edit, ...], text: str | None) -> None:
         request = self._request(edits)
@@ -400,7 +405,7 @@ class WhatIfFeature(QObject):
     # --- hooks the main window calls ---
 
     def analysis_done(self, summary: ModelSummary) -> None:
-        self.session.set_base(summary.model, tuple(summary.input_shape), summary.mode)
+        self.session.set_base(summary.model, tuple(summary.input_shape), summary.mode, summary.convention)
         self._mark_original()
         if self._focus is not None and self._focus[0] == summary.model:
             layer, self._focus = self._focus[1], None

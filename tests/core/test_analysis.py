@@ -294,7 +294,8 @@ def test_unknown_mode() -> None:
 
 def test_json_schema_is_stable() -> None:
     data = analyze("resnet18").to_dict()
-    assert list(data) == ["model", "input_shape", "mode", "conventions", "layers", "totals"]
+    assert list(data) == ["model", "input_shape", "mode", "convention", "conventions", "layers", "totals"]
+    assert data["convention"] == "lecture"
     assert list(data["layers"][0]) == [
         "name", "type", "inputs", "input_shapes", "output_shape", "params", "trainable_params",
         "macs", "flops", "activation_bytes", "receptive_field", "jump",

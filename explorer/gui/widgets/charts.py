@@ -276,7 +276,9 @@ class ChartsView(QWidget):
     # --- public API ----------------------------------------------------------------------------
 
     def set_summary(self, summary: ModelSummary | None) -> None:
-        """Show ``summary`` (or nothing); the zoom resets and the highlight is cleared."""
+        """Show ``summary`` (or nothing); the highlight is cleared, and the zoom resets unless only
+        the counting convention changed (the same graph, recounted)."""
+        recount = summary is not None and self.summary is not None and summary.graph is self.summary.graph
         self.summary = summary
         layers = summary.layers if summary is not None else ()
         self._names = [layer.name for layer in layers]
@@ -304,7 +306,10 @@ class ChartsView(QWidget):
         self._stage_ticks()
         self._update_title()
         self._show_info()
-        self.reset_zoom()
+        if recount:
+            self._fit_y()
+        else:
+            self.reset_zoom()
 
     def select(self, name: str | None) -> bool:
         """Highlight the bar of layer ``name`` (or the bars of block ``name``) without emitting."""
@@ -394,7 +399,8 @@ class ChartsView(QWidget):
         self.title_label.setText(
             f"<b>{html.escape(summary.title)}</b> &nbsp;·&nbsp; input {shape_text(summary.input_shape)}"
             f" &nbsp;·&nbsp; {len(summary.layers):,} layers &nbsp;·&nbsp; params {compact(t.params)}"
-            f" &nbsp;·&nbsp; MACs {compact(t.macs)} &nbsp;·&nbsp; activations {compact_bytes(t.activation_bytes)}"
+            f" &nbsp;·&nbsp; MACs {compact(t.macs)} ({html.escape(summary.convention)})"
+            f" &nbsp;·&nbsp; activations {compact_bytes(t.activation_bytes)}"
         )
 
     HINT = "hover a bar for its value · click to select · wheel to zoom · double-click to reset"

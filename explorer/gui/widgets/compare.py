@@ -201,7 +201,7 @@ class CompareView(QWidget):
         finally:
             self._syncing = False
         self.comparison = comparison(a, b)
-        self.status_label.setText("")
+        self.status_label.setText(f"MACs and FLOPs as {a.convention} counts them")
         self._show_totals(self.comparison)
         self._show_stages(self.comparison)
         self._show_stage_charts(self.comparison)

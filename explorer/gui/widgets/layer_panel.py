@@ -38,6 +38,12 @@ def _percent(part: int, whole: int) -> str:
     return f"{share:.1f} %" if share >= 1 else f"{share:.2g} %"
 
 
+def _convention_title(summary: ModelSummary) -> str:
+    from explorer.core.conventions import get_convention  # loaded with the summary: no import cost here
+
+    return get_convention(summary.convention).title
+
+
 def _rows(pairs: Iterable[tuple[str, str]]) -> str:
     return "".join(f"<tr><td class='key'>{html.escape(k)}</td><td>{v}</td></tr>" for k, v in pairs)
 
@@ -102,6 +108,7 @@ class LayerPanel(QTextBrowser):
                     ("params", f"{row.params:,}" + (f" ({row.trainable_params:,} trainable)" if row.trainable_params != row.params else "") + share(row.params, totals.params)),
                     ("MACs", f"{row.macs:,}" + share(row.macs, totals.macs)),
                     ("FLOPs", f"{row.flops:,}"),
+                    ("counted as", html.escape(_convention_title(summary))),
                     ("activation memory", f"{row.activation_bytes:,} B = {_kb(row.activation_bytes)}"),
                     ("receptive field", f"{self._axes(row.receptive_field_hw)} px"),
                     ("jump (cumulative stride)", self._axes(row.jump_hw)),
@@ -138,6 +145,7 @@ class LayerPanel(QTextBrowser):
                         ("params", f"{totals.params:,}"),
                         ("MACs", f"{totals.macs:,}"),
                         ("FLOPs", f"{totals.flops:,}"),
+                        ("counted as", html.escape(_convention_title(summary))),
                         ("activation memory", _kb(totals.activation_bytes)),
                         ("receptive field", f"{self._axes(last.receptive_field_hw)} px"),
                         ("contains", html.escape(contents)),

@@ -163,6 +163,9 @@ class LayerTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.TextAlignmentRole:
             side = Qt.AlignmentFlag.AlignRight if column.numeric else Qt.AlignmentFlag.AlignLeft
             return side | Qt.AlignmentFlag.AlignVCenter
+        if role == Qt.ItemDataRole.ToolTipRole and ("MACs" in column.header or "FLOPs" in column.header):
+            convention = self._summary.convention if self._summary is not None else "lecture"
+            return f"{column.header} as the {convention} convention counts them (the status bar's “Count as”)"
         return None
 
     def data(self, index: _AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -412,6 +415,8 @@ class LayerTable(QWidget):
             return
         total, shown = self.model.rowCount(), self.proxy.rowCount()
         text = f"{total:,} layers" if shown == total else f"{shown:,} of {total:,} layers"
+        if summary.convention != "lecture":  # the default needs no note; another convention is flagged
+            text += f" · MACs/FLOPs as {summary.convention} counts them"
         self.count_label.setText(text)
 
     def _fit_columns(self) -> None:

@@ -253,6 +253,11 @@ class GraphScene(QGraphicsScene):
                     found, best = item, distance
         return found
 
+    def refresh_tooltips(self, summary: ModelSummary) -> None:
+        """New numbers for the same nodes (a recount under another convention)."""
+        for item in self.nodes.values():
+            item.setToolTip(node_tooltip(summary, item.node))
+
     def highlight_edges_of(self, name: str | None) -> None:
         for edge in self.edges:
             edge.set_highlighted(name is not None and name in (edge.route.source, edge.route.target))

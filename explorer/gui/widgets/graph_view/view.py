@@ -192,7 +192,15 @@ class GraphView(QGraphicsView):
         return self._scene.nodes.get(name)
 
     def set_summary(self, summary: ModelSummary | None) -> None:
-        """Show ``summary``'s graph, folded as ``hierarchy.default_collapsed`` says."""
+        """Show ``summary``'s graph, folded as ``hierarchy.default_collapsed`` says.
+
+        The same graph recounted under another convention keeps its layout, folds, marks and view:
+        only the numbers (the tooltips) change.
+        """
+        if summary is not None and self._summary is not None and summary.graph is self._summary.graph:
+            self._summary = summary
+            self._scene.refresh_tooltips(summary)
+            return
         self._summary = summary
         self._hierarchy = hierarchy_of(summary.graph, repeats=self._fold_repeats) if summary is not None else None
         self._collapsed = self._default_collapsed()
