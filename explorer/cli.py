@@ -29,11 +29,13 @@ def _build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--model", help="the model to open")
     gui.add_argument("--input", help="input shape C×H×W")
     gui.add_argument("--mode", choices=("eval", "train"), default="eval")
-    gui.add_argument("--view", choices=("graph", "table", "charts", "compare", "classify", "features"), default="graph")
+    gui.add_argument("--view", choices=("graph", "table", "charts", "compare", "classify", "features", "explain"), default="graph")
     gui.add_argument("--image", nargs="+", default=[], metavar="PATH", help="images for --view classify or features (default: the samples)")
     gui.add_argument("--compare", metavar="MODEL2", help="second model of the compare view")
     gui.add_argument("--select", metavar="LAYER", help="select a layer or block")
     gui.add_argument("--expand", metavar="all|PATHS", help="expand all blocks, or the comma-separated module paths")
+    gui.add_argument("--method", metavar="M[,M2]", help="--view explain: the methods of the panes (gradcam, guided, saliency, occlusion)")
+    gui.add_argument("--at", metavar="Y,X", help="--view features: open the strongest channel and click this position")
     gui.add_argument("--screenshot", metavar="FILE.png", type=Path, help="render the window offscreen to FILE and exit")
     gui.add_argument("--size", default="1600x1000", help="window size for --screenshot, WxH")
 
@@ -544,6 +546,8 @@ def _cmd_gui(args: argparse.Namespace) -> int:
             select=args.select,
             expand=args.expand,
             images=tuple(args.image),
+            method=args.method,
+            at=_position(args.at),
             screenshot=args.screenshot,
             size=(width, height),
         )

@@ -29,6 +29,7 @@ from explorer.gui.widgets.catalogue import Catalogue
 from explorer.gui.widgets.charts import ChartsView
 from explorer.gui.widgets.classifier import ClassifierView
 from explorer.gui.widgets.compare import CompareView
+from explorer.gui.widgets.explain_view import ExplainView
 from explorer.gui.widgets.feature_maps import FeatureMapsView
 from explorer.gui.widgets.graph_view import GraphView
 from explorer.gui.widgets.layer_panel import LayerPanel
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from explorer.core.zoo.registry import ModelSpec
 
 DEFAULT_MODEL = "resnet18"
-VIEWS = ("graph", "table", "charts", "compare", "classify", "features")
+VIEWS = ("graph", "table", "charts", "compare", "classify", "features", "explain")
 
 
 class MainWindow(QMainWindow):
@@ -98,6 +99,12 @@ class MainWindow(QMainWindow):
         self.features_page = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame)
         self.features_page.setWidget(self.features)
         self.tabs.addTab(self.features_page, "Feature maps")
+        # Issue 14: the explain view, opened from a classified photo's "Explain" button.
+        self.explain_view = ExplainView()
+        self.explain_page = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame)
+        self.explain_page.setWidget(self.explain_view)
+        self.tabs.addTab(self.explain_page, "Explain")
+        self.classifier.explainRequested.connect(self.explain_photo)
         self.setAcceptDrops(True)  # photos dropped anywhere on the window are classified
         self.tabs.currentChanged.connect(self._tab_changed)
         self.setCentralWidget(self.tabs)
@@ -155,7 +162,7 @@ class MainWindow(QMainWindow):
         view_menu = bar.addMenu("&View")
         views = (
             ("Graph", "graph"), ("Layer table", "table"), ("Charts", "charts"), ("Compare", "compare"),
-            ("Classify", "classify"), ("Feature maps", "features"),
+            ("Classify", "classify"), ("Feature maps", "features"), ("Explain", "explain"),
         )  # fmt: skip
         for i, (label, view) in enumerate(views):
             self._action(label, f"Ctrl+{i + 1}", lambda checked=False, v=view: self.show_view(v), view_menu)
@@ -200,6 +207,7 @@ class MainWindow(QMainWindow):
         for runner in self.runners:
             runner.cancel()
         self.features.cancel()
+        self.explain_view.cancel()
         super().closeEvent(event)
 
     # --- the catalogue -------------------------------------------------------------------------
@@ -210,6 +218,7 @@ class MainWindow(QMainWindow):
         self.device_label.setText(result.device)
         self.compare.set_model_names(list(self._specs), *self._compare_pair)
         self.classifier.set_model_names(list(self._specs))
+        self.explain_view.set_model_names(list(self._specs))  # issue 14
         if self._features_started:
             self.features.set_model_names(list(self._specs))
         name, shape, mode = self._request or (DEFAULT_MODEL, None, "eval")
@@ -338,6 +347,13 @@ class MainWindow(QMainWindow):
         self.features.panes[pane].set_model(self.summary.model, layer)
         self.tabs.setCurrentWidget(self.features_page)
 
+    # --- explain (issue 14) -----------------------------------------------------------------------
+
+    def explain_photo(self, image: str, model: str, weights: str | None = None) -> None:
+        """Explain ``image`` as ``model`` classified it, in the explain view."""
+        self.explain_view.explain(image, model, weights)
+        self.tabs.setCurrentWidget(self.explain_page)
+
     # --- commands ------------------------------------------------------------------------------
 
     def show_view(self, view: str) -> None:
@@ -349,7 +365,7 @@ class MainWindow(QMainWindow):
             return
         widget = {
             "graph": self.graph_view, "charts": self.charts, "compare": self.compare, "classify": self.classifier,
-            "features": self.features_page,
+            "features": self.features_page, "explain": self.explain_page,
         }[view]  # fmt: skip
         self.tabs.setCurrentWidget(widget)
 
@@ -438,7 +454,7 @@ class MainWindow(QMainWindow):
     # --- for tests and screenshot mode --------------------------------------------------------
 
     def _busy(self) -> bool:
-        return any(runner.busy for runner in self.runners) or self.features.busy
+        return any(runner.busy for runner in self.runners) or self.features.busy or self.explain_view.busy
 
     def wait_idle(self, timeout_ms: int = 60_000) -> bool:
         """Process events until no job is running, the dialogs' too (tests and --screenshot only)."""
