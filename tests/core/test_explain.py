@@ -211,6 +211,31 @@ def test_gradcam_equals_captum_on_the_model_itself(
     assert explanation.target.index == second
 
 
+def test_a_functional_node_is_explained(runner: ModelRunner, explainer: Explainer) -> None:
+    """The residual ``add`` is no module: captum reaches it through the explain graph's tap. The
+    oracle is Grad-CAM by hand on the sum, taken where the block's shared ReLU receives it."""
+    explanation = explainer.explain_all("resnet18", CAT, layer="layer1.0.add", weights="untrained")
+    assert explanation.layer == "layer1.0.add" and explanation.layer_values is not None
+    net = runner.on_device("resnet18", "untrained")
+    _crop, tensor = runner.preprocess("resnet18", CAT, "untrained")
+    seen: list[torch.Tensor] = []
+
+    def before_relu(_module: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...] | None:
+        seen.append(inputs[0])
+        return (inputs[0] * 1.0,) if len(seen) == 2 else None  # the in-place ReLU must not overwrite the sum
+
+    handle = net.layer1[0].relu.register_forward_pre_hook(before_relu)
+    try:
+        score = net(tensor.unsqueeze(0))[0, explanation.target.index]
+    finally:
+        handle.remove()
+    total = seen[1]  # the block's second ReLU call receives bn2 + identity
+    (gradient,) = torch.autograd.grad(score, total)
+    weights = gradient[0].mean(dim=(1, 2), keepdim=True)
+    expected = torch.relu((weights * total[0]).sum(0)).detach().numpy()
+    np.testing.assert_allclose(explanation.layer_values, expected, rtol=0, atol=1e-5)
+
+
 def test_the_cache_and_its_bound(runner: ModelRunner) -> None:
     explainer = Explainer(runner)
     first = explainer.explain_all("efficientnet_lite0", CAT)
