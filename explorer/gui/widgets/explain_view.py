@@ -246,6 +246,7 @@ class ExplainPane(QFrame):
             self.weights_box.setCurrentIndex(index)
         self._target, self._layer = "top1", None
         if run:
+            self.clear_display()
             self.refresh()
 
     def model(self) -> str:
@@ -285,7 +286,21 @@ class ExplainPane(QFrame):
     def set_image(self, path: str | Path) -> None:
         self.image_path = str(path)
         self._target = "top1"  # another photo: its own top-5
+        self.clear_display()  # the old photo's map must not stand under the new photo's name
         self.refresh()
+
+    def clear_display(self) -> None:
+        """No map until the next one arrives (another photo or model)."""
+        self.result = None
+        for item in (self.photo_item, self.heat_item):
+            item.clear()
+        self.shade_item.setPath(QPainterPath())
+        self.crop_item.setRect(QRectF())
+        self.peak_item.setData([], [])
+        self.title.setText("—")
+        self.caption.setText("")
+        self.badge.setVisible(False)
+        self.save_button.setEnabled(False)
 
     def refresh(self) -> None:
         """Explain again for the current choices (in the worker)."""
@@ -374,6 +389,7 @@ class ExplainPane(QFrame):
 
     def _reset_and_refresh(self) -> None:
         self._target, self._layer = "top1", None
+        self.clear_display()
         self.refresh()
 
     def _method_changed(self) -> None:
