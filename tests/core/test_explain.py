@@ -425,3 +425,17 @@ def test_explain_and_erf_errors_exit_2(capsys: pytest.CaptureFixture[str], args:
     assert main(args) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_explain_and_captum_import_no_qt() -> None:
+    """captum pulls in matplotlib; neither may bring Qt into the core."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, explorer.core.explain, captum.attr, matplotlib.pyplot\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in {'PySide6', 'pyqtgraph', 'shiboken6'} or m.startswith('explorer.gui')))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=IMAGES.parents[1], timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
