@@ -86,7 +86,9 @@ def test_clicking_a_position_shows_the_effective_field(window, qtbot) -> None:
     assert field_.theoretical_box == box  # the box the pane draws is the core's
     assert overlay.heat_item.isVisible() and not pane.overlay_image.isVisible()
     assert all(contour.isVisible() for contour in overlay.contours.values())
-    assert "50% of the mass" in pane.status.text() and "90% of the mass" in pane.status.text()
+    half = field_.share(0.5)
+    assert f"50% of the mass in {half.fraction:.2%} of the box" in pane.status.text()
+    assert half.formula in pane.status.toolTip()  # "… 319 / 6,889 = 4.63% of the box"
     pane.open_channel(4)  # another channel: the field goes, the channel's overlay returns
     assert overlay.field is None and not overlay.heat_item.isVisible() and pane.overlay_image.isVisible()
 

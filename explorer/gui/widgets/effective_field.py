@@ -74,6 +74,7 @@ class EffectiveFieldOverlay:
         for contour in self.contours.values():
             contour.setVisible(False)
         self.pane.overlay_image.setVisible(True)
+        self.pane.status.setToolTip("")
 
     def _show(self, field_: EffectiveField) -> None:
         request = (field_.model, field_.weights_key, field_.image, field_.layer, *field_.position, field_.channel)
@@ -94,18 +95,24 @@ class EffectiveFieldOverlay:
             contour.setPos(0.5, 0.5)
             contour.setVisible(True)
         self.pane._set_status(self.describe(field_))
+        self.pane.status.setToolTip(self.formulas(field_))
 
     @staticmethod
     def describe(field_: EffectiveField) -> str:
-        """``(7, 7) of layer2.0.conv1 (channel 12) sees rows 87–137, …: effective field: 50 % of …``."""
+        """``(7, 7) of layer2.0.conv1 (channel 12) sees rows 87–137, …; effective field: 50 % of the mass in 4.6 % …``."""
         top, left, bottom, right = field_.theoretical_box
         height, width = field_.box_size()
         unit = "all channels" if field_.channel is None else f"channel {field_.channel}"
         text = (
             f"({field_.position[0]}, {field_.position[1]}) of {field_.layer} ({unit}) sees input rows {top}–{bottom}, "
-            f"columns {left}–{right} ({height}×{width} px, cyan). Effective field: "
+            f"columns {left}–{right} ({height}×{width} px, cyan); effective field: "
         )
         if not field_.mass:
             return text + "zero gradient. " + " ".join(field_.notes)
-        shares = "; ".join(share.formula for share in field_.mass)
-        return text + shares + " (contours white 50 %, orange 90 %)."
+        shares = ", ".join(f"{share.level:.0%} of the mass in {share.fraction:.2%} of the box" for share in field_.mass)
+        return text + shares + " (contours white, orange)"
+
+    @staticmethod
+    def formulas(field_: EffectiveField) -> str:
+        """The arithmetic behind the fractions (the status line's tooltip)."""
+        return "\n".join(share.formula for share in field_.mass) or "zero gradient"
