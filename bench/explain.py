@@ -56,7 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--threads", type=int, help="torch's intra-op threads (default: torch's own choice)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     try:
         runner = ModelRunner(args.device)
     except ExplorerError as error:
