@@ -32,7 +32,7 @@ def _build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--mode", choices=("eval", "train"), default="eval")
     gui.add_argument(
         "--view",
-        choices=("graph", "table", "charts", "compare", "classify", "features", "whatif", "lessons", "reconcile"),
+        choices=("graph", "table", "charts", "compare", "classify", "features", "explain", "whatif", "lessons", "reconcile"),
         default="graph",
     )
     gui.add_argument("--convention", choices=CONVENTION_NAMES, help="count MACs and FLOPs as this tool does")
@@ -43,6 +43,8 @@ def _build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--lesson", metavar="NAME", help="--view whatif: open a lesson's experiment (cnn-explorer lesson lists them)")
     gui.add_argument("--edit", action="append", default=[], metavar="LAYER.FIELD=VALUE", help="--view whatif: type an edit into the Edit panel and apply it")
     gui.add_argument("--edits", type=Path, metavar="FILE.json", help="--view whatif: open an edit file")
+    gui.add_argument("--method", metavar="M[,M2]", help="--view explain: the methods of the panes (gradcam, guided, saliency, occlusion)")
+    gui.add_argument("--at", metavar="Y,X", help="--view features: open the strongest channel and click this position")
     gui.add_argument("--screenshot", metavar="FILE.png", type=Path, help="render the window offscreen to FILE and exit")
     gui.add_argument("--size", default="1600x1000", help="window size for --screenshot, WxH")
     gui.add_argument("--graph-layout", choices=("top-down", "left-right"), help="lay the graph out this way (else as last time)")
@@ -145,6 +147,7 @@ def _build_parser() -> argparse.ArgumentParser:
     lesson = commands.add_parser("lesson", help="the seeds' lessons as live experiments: list them, or run one")
     lesson.add_argument("name", nargs="?", help="a lesson (without it: the list)")
     lesson.add_argument("--json", action="store_true")
+    _add_explain_commands(commands)  # issue 14: explain, erf
     return parser
 
 
@@ -155,6 +158,47 @@ class _EditAction(argparse.Action):
         edits = list(getattr(namespace, self.dest, None) or [])
         edits.append((option, values))
         setattr(namespace, self.dest, edits)
+
+
+def _add_explain_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from explorer.core.explain import METHODS
+
+    explain = commands.add_parser(
+        "explain",
+        help="where the network looked: Grad-CAM, guided Grad-CAM, saliency or occlusion of a class on an image",
+        description="Explain one class of MODEL (default efficientnet_lite0) on IMAGE with captum. The map lies "
+        "over the crop the network saw; the peak is given in the pixels of the image file.",
+    )
+    explain.add_argument("inputs", nargs="+", metavar="[MODEL] IMAGE", help="a model name (optional), then one image")
+    explain.add_argument("--class", dest="target", default="top1", metavar="top1|INDEX|LABEL",
+                         help="the class to explain: top1 (default) … top5, a class index or an ImageNet label")
+    explain.add_argument("--method", choices=tuple(METHODS), default="gradcam")
+    explain.add_argument("--layer", metavar="NODE", help="Grad-CAM's layer (default: the last convolution stage's output)")
+    explain.add_argument("--patch", type=int, metavar="PX", help="occlusion: the patch's side (default: a seventh of the crop)")
+    explain.add_argument("--stride", type=int, metavar="PX", help="occlusion: the patch's step (default: half a patch)")
+    explain.add_argument("--out", type=Path, metavar="FILE.png", help="write the map over the image as a PNG")
+    explain.add_argument("--opacity", type=float, default=0.7, help="the map's opacity in --out (0 to 1, default 0.7)")
+    explain.add_argument("--weights", metavar="pretrained|untrained|KEY|FILE",
+                         help="default: the model's pretrained weights (downloaded if need be), else untrained")
+    explain.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    explain.add_argument("--json", action="store_true", help="class, map shape, min/max, peak (image pixels), …")
+
+    erf = commands.add_parser(
+        "erf",
+        help="the effective receptive field of a unit beside its theoretical one",
+        description="The gradient of one activation of LAYER (at --at, default the map's centre) with respect to the "
+        "input, on IMAGE, and how much of the theoretical receptive field holds 50 % and 90 % of its mass.",
+    )
+    erf.add_argument("model", help="zoo or torchvision name, or path/to/file.py:factory")
+    erf.add_argument("image", help="an image file")
+    erf.add_argument("--layer", required=True, metavar="NODE", help="a node with a spatial map (as `summary` lists them)")
+    erf.add_argument("--at", metavar="Y,X", help="the unit's row and column in the layer's map (default: the centre)")
+    erf.add_argument("--channel", type=int, metavar="C", help="one channel (default: the sum over the channels)")
+    erf.add_argument("--out", type=Path, metavar="FILE.png", help="write the field over the crop as a PNG")
+    erf.add_argument("--weights", metavar="pretrained|untrained|KEY|FILE",
+                     help="default: the model's pretrained weights (downloaded if need be), else untrained")
+    erf.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    erf.add_argument("--json", action="store_true", help="theoretical box, support, 50 % / 90 % mass fractions, …")
 
 
 def _load_with_progress(runner: ModelRunner, model: str, weights: str) -> LoadedWeights:
@@ -470,6 +514,160 @@ def _cmd_lesson(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_out_file(path: Path | None) -> None:
+    """``--out FILE.png``: its folder must exist and Pillow must know the format (before any work)."""
+    if path is None:
+        return
+    from PIL import Image
+
+    from explorer.core.errors import ExplorerError
+
+    if not path.parent.is_dir():
+        raise ExplorerError(f"Cannot write {path}: the folder {path.parent} does not exist.")
+    if path.suffix.lower() not in Image.registered_extensions():
+        raise ExplorerError(f"Cannot write {path}: unknown image format {path.suffix!r}; use a .png name.")
+
+
+def _save_picture(picture: object, path: Path) -> None:
+    from explorer.core.errors import ExplorerError
+
+    try:
+        picture.save(path)  # type: ignore[attr-defined]
+    except (OSError, ValueError) as error:
+        raise ExplorerError(f"Cannot write {path}: {getattr(error, 'strerror', None) or error}.") from None
+
+
+def _position(text: str | None) -> tuple[int, int] | None:
+    """``--at Y,X`` → (row, col)."""
+    if text is None:
+        return None
+    from explorer.core.errors import ExplorerError
+
+    parts = [p.strip() for p in text.replace("x", ",").split(",")]
+    if len(parts) != 2 or not all(p.lstrip("-").isdigit() for p in parts):
+        raise ExplorerError(f"Malformed --at {text!r}: expected Y,X (row, column), for example 7,7.")
+    return int(parts[0]), int(parts[1])
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from explorer.core.errors import ExplorerError
+    from explorer.core.explain import Explainer, explanation_image
+    from explorer.core.images import load_image
+    from explorer.core.runner import ModelRunner
+
+    model, images = _split_model_and_images(args.inputs)
+    if len(images) != 1:
+        raise ExplorerError(f"explain takes one image, not {len(images)}: {' '.join(images)}.")
+    if not 0.0 <= args.opacity <= 1.0:
+        raise ExplorerError(f"--opacity must be between 0 and 1, not {args.opacity}.")
+    image = images[0]
+    picture = load_image(image)  # a clear error for a bad image before any model loads
+    _check_out_file(args.out)
+    runner = ModelRunner(args.device)
+    loaded = _load_with_progress(runner, model, _feature_weights(model, args.weights))
+    explainer = Explainer(runner)
+    explanation = _drain_with_progress(
+        explainer.explain(
+            model, image, target=args.target, method=args.method, layer=args.layer, weights=loaded.key,
+            patch=args.patch, stride=args.stride,
+        )
+    )  # fmt: skip
+    for notice in runner.notices:
+        print(f"cnn-explorer: note: {notice}", file=sys.stderr)
+    if args.out is not None:
+        _save_picture(explanation_image(picture, explanation, opacity=args.opacity), args.out)
+    if args.json:
+        print(json.dumps(explanation.to_dict(), indent=2, ensure_ascii=False))
+        return 0
+    geometry = explanation.geometry
+    left, top, right, bottom = geometry.crop_in_image()
+    width, height = geometry.image_size
+    print(
+        f"{model} ({explanation.weights}) on {image} ({width}×{height}; the network saw a "
+        f"{geometry.crop_size[0]}×{geometry.crop_size[1]} crop of x {left:.0f}–{right:.0f}, y {top:.0f}–{bottom:.0f})"
+    )
+    print(explanation.describe())
+    values = explanation.values
+    at_layer = ""
+    if explanation.layer_values is not None:
+        h, w = explanation.layer_values.shape
+        at_layer = f" (at the layer {h}×{w}, upsampled bilinearly)"
+    print(f"  map {values.shape[1]}×{values.shape[0]}{at_layer}  min {values.min():.4g}  max {values.max():.4g}")
+    peak, peak_image = explanation.peak, explanation.peak_in_image
+    if peak is None or peak_image is None:
+        print("  no peak: the map is zero or negative everywhere")
+    else:
+        print(f"  peak at x {peak_image[0]}, y {peak_image[1]} in the image (x {peak[1]}, y {peak[0]} in the crop)")
+    print("  top-5: " + ", ".join(f"{p.label} {p.probability:.1%}" for p in explanation.top))
+    for note in explanation.notes:
+        print(f"  note: {note}")
+    if args.out is not None:
+        print(f"  → {args.out}")
+    return 0
+
+
+def _cmd_erf(args: argparse.Namespace) -> int:
+    from explorer.core.explain import Explainer, effective_field_image
+    from explorer.core.images import load_image
+    from explorer.core.runner import ModelRunner
+
+    at = _position(args.at)
+    picture = load_image(args.image)
+    _check_out_file(args.out)
+    runner = ModelRunner(args.device)
+    loaded = _load_with_progress(runner, args.model, _feature_weights(args.model, args.weights))
+    explainer = Explainer(runner)
+    field = _drain_with_progress(
+        explainer.effective_field(args.model, args.image, args.layer, at=at, channel=args.channel, weights=loaded.key)
+    )
+    for notice in runner.notices:
+        print(f"cnn-explorer: note: {notice}", file=sys.stderr)
+    if args.out is not None:
+        crop, _ = runner.preprocess(args.model, picture, loaded.key)
+        _save_picture(effective_field_image(crop, field), args.out)
+    if args.json:
+        print(json.dumps(field.to_dict(), indent=2, ensure_ascii=False))
+        return 0
+    shape = "×".join(str(d) for d in field.layer_shape)
+    unit = "all channels summed" if field.channel is None else f"channel {field.channel}"
+    row, col = field.position
+    print(f"{args.model} ({field.weights}) on {args.image}: effective receptive field of {field.layer} ({shape}) "
+          f"at row {row}, column {col}, {unit}")  # fmt: skip
+    top, left, bottom, right = field.theoretical_box
+    crop_w, crop_h = field.geometry.crop_size
+    height, width = field.box_size()
+    clipped = "" if field.unclipped_box == field.theoretical_box else (
+        f"; unclipped rows {field.unclipped_box[0]}–{field.unclipped_box[2]}, columns {field.unclipped_box[1]}–{field.unclipped_box[3]}"
+    )  # fmt: skip
+    print(f"  theoretical field: rows {top}–{bottom}, columns {left}–{right} of the {crop_w}×{crop_h} crop "
+          f"({height}×{width} px{clipped})")  # fmt: skip
+    if field.support is not None:
+        s_top, s_left, s_bottom, s_right = field.support
+        print(f"  gradient non-zero in rows {s_top}–{s_bottom}, columns {s_left}–{s_right}")
+    for share in field.mass:
+        print(f"  {share.formula}")
+    for note in field.notes:
+        print(f"  note: {note}")
+    if args.out is not None:
+        print(f"  → {args.out}")
+    return 0
+
+
+def _drain_with_progress(generator: object) -> object:
+    """A core generator run to its end; occlusion's progress on a terminal."""
+    shown = False
+    while True:
+        try:
+            progress = next(generator)  # type: ignore[call-overload]
+        except StopIteration as stop:
+            if shown:
+                print(file=sys.stderr)
+            return stop.value
+        if sys.stderr.isatty() and progress.total > 1:
+            print(f"\r{progress.message}", end="", file=sys.stderr, flush=True)
+            shown = True
+
+
 def _classification_table(results: Sequence[Classification]) -> str:
     bar_width = 20
     full, empty = _bar_glyphs()
@@ -522,6 +720,8 @@ def _cmd_gui(args: argparse.Namespace) -> int:
             edits=tuple(args.edit),
             edit_file=args.edits,
             convention=args.convention,
+            method=args.method,
+            at=_position(args.at),
             screenshot=args.screenshot,
             size=(width, height),
             graph_layout=args.graph_layout,
@@ -574,6 +774,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(["gui"])
     handlers = {"gui": _cmd_gui, "models": _cmd_models, "summary": _cmd_summary, "classify": _cmd_classify, "export": _cmd_export,
         "features": _cmd_features, "whatif": _cmd_whatif, "lesson": _cmd_lesson, "reconcile": _cmd_reconcile,
+        "explain": _cmd_explain, "erf": _cmd_erf,
     }  # fmt: skip
     from explorer.core.errors import ExplorerError
 

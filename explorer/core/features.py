@@ -314,7 +314,8 @@ class _ImageEntry:
         return sum(a.nbytes for a in self.activations.values())
 
 
-def _image_key(image: str | os.PathLike[str]) -> tuple[str, int, int]:
+def image_cache_key(image: str | os.PathLike[str]) -> tuple[str, int, int]:
+    """An image file's identity for caches: its path, changed time and size (an edited file is new)."""
     path = Path(image)
     try:
         stat = path.stat()
@@ -366,7 +367,7 @@ class FeatureExtractor:
             summary = analyze(model)
         check_layers(summary, layers)
         loaded = yield from self.runner.load(model, weights)
-        key = (model, loaded.key, _image_key(image))
+        key = (model, loaded.key, image_cache_key(image))
         with self._lock:
             entry = self._images.get(key)
             if entry is None:
@@ -391,7 +392,7 @@ class FeatureExtractor:
         """The crop the network saw for ``image`` (from the cache when it was captured)."""
         key = canonical_key(model, weights)
         with self._lock:
-            entry = self._images.get((model, key, _image_key(image)))
+            entry = self._images.get((model, key, image_cache_key(image)))
         return entry.crop if entry is not None else self.runner.preprocess(model, image, key)[0]
 
     def clear(self) -> None:

@@ -10,6 +10,7 @@ checkpoint sees exactly the pixels it was evaluated on.
 from __future__ import annotations
 
 import io
+import math
 import os
 import warnings
 from collections.abc import Iterable
@@ -216,6 +217,22 @@ class Preprocessing:
         std = torch.tensor(self.std[: self.channels], dtype=torch.float32).view(-1, 1, 1)
         return tensor.sub_(mean).div_(std).contiguous()
 
+    def geometry(self, image_size: tuple[int, int]) -> CropGeometry:
+        """Where the crop of a ``(width, height)`` picture lies in it: torchvision's own size arithmetic."""
+        from torchvision.transforms.v2.functional._geometry import (
+            _center_crop_compute_crop_anchor,
+            _compute_resized_output_size,
+        )
+
+        width, height = image_size
+        resized_h, resized_w = _compute_resized_output_size((height, width), [self.resize])
+        crop = self.crop
+        # centre_crop pads first when the crop is larger, then takes the anchor on the padded image.
+        pad_top = (crop - resized_h) // 2 if crop > resized_h else 0
+        pad_left = (crop - resized_w) // 2 if crop > resized_w else 0
+        top, left = _center_crop_compute_crop_anchor(crop, crop, resized_h + 2 * pad_top, resized_w + 2 * pad_left)
+        return CropGeometry((width, height), (resized_w, resized_h), (crop, crop), (left - pad_left, top - pad_top))
+
     def describe(self) -> str:
         """``resize 256 → centre crop 224 → ImageNet mean/std``."""
         resize = f"resize {self.resize}"
@@ -229,6 +246,44 @@ class Preprocessing:
         if self.channels == 1:
             steps.insert(2, "grayscale")
         return " → ".join(steps)
+
+
+@dataclass(frozen=True)
+class CropGeometry:
+    """The network's crop inside the picture it came from: a resize (a scale per axis), then an offset.
+
+    Coordinates are continuous with pixel p spanning [p, p + 1), the convention of PIL's and
+    torchvision's resampling, so crop position u maps to ``(u + offset) × image / resized`` on
+    each axis. Sizes are (width, height); the picture is the upright one ``load_image`` returns.
+    """
+
+    image_size: tuple[int, int]
+    resized_size: tuple[int, int]
+    crop_size: tuple[int, int]
+    #: (left, top) of the crop in the resized picture; negative where centre-cropping padded it.
+    offset: tuple[int, int]
+
+    @property
+    def scale(self) -> tuple[float, float]:
+        """Image pixels per resized pixel, (x, y)."""
+        return self.image_size[0] / self.resized_size[0], self.image_size[1] / self.resized_size[1]
+
+    def to_image(self, x: float, y: float) -> tuple[float, float]:
+        """A continuous crop position → the same point in the picture."""
+        scale_x, scale_y = self.scale
+        return (x + self.offset[0]) * scale_x, (y + self.offset[1]) * scale_y
+
+    def pixel_in_image(self, col: int, row: int) -> tuple[int, int]:
+        """The picture pixel (x, y) under the centre of crop pixel (col, row), clipped to the picture."""
+        x, y = self.to_image(col + 0.5, row + 0.5)
+        width, height = self.image_size
+        return min(max(int(math.floor(x)), 0), width - 1), min(max(int(math.floor(y)), 0), height - 1)
+
+    def crop_in_image(self) -> tuple[float, float, float, float]:
+        """(left, top, right, bottom) of the crop in picture coordinates (may reach past its edges)."""
+        left, top = self.to_image(0.0, 0.0)
+        right, bottom = self.to_image(float(self.crop_size[0]), float(self.crop_size[1]))
+        return left, top, right, bottom
 
 
 def _floats(values: tuple[float, ...]) -> str:

@@ -27,6 +27,8 @@ class GuiOptions:
     edits: tuple[str, ...] = ()  # --view whatif: LAYER.FIELD=VALUE, typed into the Edit panel and applied
     edit_file: Path | None = None  # --view whatif: an edit file to open
     convention: str | None = None  # the counting convention (default: the saved one, else the lecture's)
+    method: str | None = None  # --view explain: "gradcam" or "gradcam,guided" (one pane each)
+    at: tuple[int, int] | None = None  # --view features: click this position of the strongest channel
     screenshot: Path | None = None
     size: tuple[int, int] = (1600, 1000)
     graph_layout: str | None = None  # "top-down" or "left-right" (else the remembered one)
@@ -162,6 +164,34 @@ def _whatif_screenshot(window: object, options: GuiOptions) -> str | None:
     return None
 
 
+def _explain_screenshot(window: object, options: GuiOptions) -> str | None:
+    """Issue 14, --view explain: --model on --image (default the cat), one pane per --method, a pane
+    for --compare; --select is the layer."""
+    methods = [m.strip() for m in (options.method or "gradcam").split(",") if m.strip()]
+    from explorer.gui.widgets.explain_view import METHOD_TITLES
+
+    unknown = [m for m in methods if m not in dict(METHOD_TITLES)]
+    if unknown:
+        return f"unknown method {unknown[0]!r}: use {', '.join(dict(METHOD_TITLES))}"
+    view = window.explain_view  # type: ignore[attr-defined]
+    image = options.images[0] if options.images else str(_sample_images()[0].parent / "cat-chelsea.png")
+    model = window.summary.model  # type: ignore[attr-defined]
+    first = view.panes[0]
+    first.method_box.blockSignals(True)
+    first.set_method(methods[0])
+    first.method_box.blockSignals(False)
+    window.explain_photo(image, model)  # type: ignore[attr-defined]
+    if not window.wait_idle(300_000):  # type: ignore[attr-defined]
+        return "the explanation did not finish in time"
+    if options.select:
+        first.set_layer(options.select)
+    for method in methods[1:]:
+        view.add_pane(model, method)
+    if options.compare:
+        view.add_pane(options.compare, methods[0])
+    return None
+
+
 def _screenshot(window: object, options: GuiOptions) -> int:
     from explorer.gui.main_window import MainWindow
 
@@ -191,6 +221,19 @@ def _screenshot(window: object, options: GuiOptions) -> int:
         if not window.wait_idle(300_000):
             print("cnn-explorer: error: classification did not finish in time", file=sys.stderr)
             return 1
+    elif options.view == "explain":
+        problem = _explain_screenshot(window, options)
+        if problem:
+            print(f"cnn-explorer: error: {problem}", file=sys.stderr)
+            return 2
+        if not window.wait_idle(300_000):
+            print("cnn-explorer: error: the explanations did not finish in time", file=sys.stderr)
+            return 1
+        errors = [pane.error for pane in window.explain_view.panes if pane.error]
+        if errors:
+            print(f"cnn-explorer: error: {errors[0]}", file=sys.stderr)
+            return 2
+        options = replace(options, select=None, compare=None)
     elif options.view == "features":
         problem = _features_screenshot(window, options)
         if problem:
@@ -203,6 +246,18 @@ def _screenshot(window: object, options: GuiOptions) -> int:
         if errors:
             print(f"cnn-explorer: error: {errors[0]}", file=sys.stderr)
             return 2
+        if options.at is not None:  # issue 14: the strongest channel, a position, its effective field
+            pane = window.features.panes[0]
+            if pane.activation is None or pane.activation.values.ndim != 3:
+                print("cnn-explorer: error: --at needs a layer with a spatial map", file=sys.stderr)
+                return 2
+            pane.open_channel(pane.activation.order_by_strength()[0])
+            if pane.select_position(*options.at) is None:
+                print(f"cnn-explorer: error: --at {options.at} is outside the layer's map", file=sys.stderr)
+                return 2
+            if not window.wait_idle(300_000) or pane.error:
+                print(f"cnn-explorer: error: {pane.error or 'the effective field did not finish in time'}", file=sys.stderr)
+                return 2
         options = replace(options, select=None)  # the panes show it; the graph keeps its view
     elif options.view == "whatif":
         problem = _whatif_screenshot(window, options)

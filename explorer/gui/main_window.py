@@ -31,6 +31,7 @@ from explorer.gui.widgets.catalogue import Catalogue
 from explorer.gui.widgets.charts import ChartsView
 from explorer.gui.widgets.classifier import ClassifierView
 from explorer.gui.widgets.compare import CompareView
+from explorer.gui.widgets.explain_view import ExplainView
 from explorer.gui.widgets.feature_maps import FeatureMapsView
 from explorer.gui.widgets.graph_view import GraphView
 from explorer.gui.widgets.layer_panel import LayerPanel
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
     from explorer.core.zoo.registry import ModelSpec
 
 DEFAULT_MODEL = "resnet18"
-VIEWS = ("graph", "table", "charts", "compare", "classify", "features", "whatif", "lessons", "reconcile")
+VIEWS = ("graph", "table", "charts", "compare", "classify", "features", "explain", "whatif", "lessons", "reconcile")
 CONVENTION_KEY = "counting/convention"
 
 
@@ -113,6 +114,12 @@ class MainWindow(QMainWindow):
         self.features_page = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame)
         self.features_page.setWidget(self.features)
         self.tabs.addTab(self.features_page, "Feature maps")
+        # Issue 14: the explain view, opened from a classified photo's "Explain" button.
+        self.explain_view = ExplainView()
+        self.explain_page = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame)
+        self.explain_page.setWidget(self.explain_view)
+        self.tabs.addTab(self.explain_page, "Explain")
+        self.classifier.explainRequested.connect(self.explain_photo)
         self.reconcile_view = ReconcileView()
         self.reconcile_view.conventionChosen.connect(self.set_convention)
         self.tabs.addTab(self.reconcile_view, "Why the numbers differ")
@@ -173,11 +180,12 @@ class MainWindow(QMainWindow):
         view_menu = bar.addMenu("&View")
         views = (
             ("Graph", "graph"), ("Layer table", "table"), ("Charts", "charts"), ("Compare", "compare"),
-            ("Classify", "classify"), ("Feature maps", "features"), ("What if", "whatif"), ("Lessons", "lessons"),
-            ("Why do the numbers differ?", "reconcile"),
+            ("Classify", "classify"), ("Feature maps", "features"), ("Explain", "explain"), ("What if", "whatif"),
+            ("Lessons", "lessons"), ("Why do the numbers differ?", "reconcile"),
         )  # fmt: skip
-        for i, (label, view) in enumerate(views):
-            self._action(label, f"Ctrl+{i + 1}", lambda checked=False, v=view: self.show_view(v), view_menu)
+        for i, (label, view) in enumerate(views):  # Ctrl+1…9 (the tenth has only its menu entry)
+            shortcut = f"Ctrl+{i + 1}" if i < 9 else None
+            self._action(label, shortcut, lambda checked=False, v=view: self.show_view(v), view_menu)
         self._action("Show selected layer's feature maps", "Ctrl+Shift+F", lambda: self.send_to_features(), view_menu)
         view_menu.addSeparator()
         self._action("Find layer…", QKeySequence.StandardKey.Find, self._find_layer, view_menu)
@@ -263,6 +271,7 @@ class MainWindow(QMainWindow):
         for runner in self.runners:
             runner.cancel()
         self.features.cancel()
+        self.explain_view.cancel()
         super().closeEvent(event)
 
     # --- the catalogue -------------------------------------------------------------------------
@@ -273,6 +282,7 @@ class MainWindow(QMainWindow):
         self.device_label.setText(result.device)
         self.compare.set_model_names(list(self._specs), *self._compare_pair)
         self.classifier.set_model_names(list(self._specs))
+        self.explain_view.set_model_names(list(self._specs))  # issue 14
         if self._features_started:
             self.features.set_model_names(list(self._specs))
         name, shape, mode = self._request or (DEFAULT_MODEL, None, "eval")
@@ -464,6 +474,13 @@ class MainWindow(QMainWindow):
         self.features.panes[pane].set_model(self.summary.model, layer)
         self.tabs.setCurrentWidget(self.features_page)
 
+    # --- explain (issue 14) -----------------------------------------------------------------------
+
+    def explain_photo(self, image: str, model: str, weights: str | None = None) -> None:
+        """Explain ``image`` as ``model`` classified it, in the explain view."""
+        self.explain_view.explain(image, model, weights)
+        self.tabs.setCurrentWidget(self.explain_page)
+
     # --- commands ------------------------------------------------------------------------------
 
     def show_view(self, view: str) -> None:
@@ -475,8 +492,8 @@ class MainWindow(QMainWindow):
             return
         widget = {
             "graph": self.graph_view, "charts": self.charts, "compare": self.compare, "classify": self.classifier,
-            "features": self.features_page, "whatif": self.whatif.view, "lessons": self.whatif.lessons_page,
-            "reconcile": self.reconcile_view,
+            "features": self.features_page, "explain": self.explain_page, "whatif": self.whatif.view,
+            "lessons": self.whatif.lessons_page, "reconcile": self.reconcile_view,
         }[view]  # fmt: skip
         self.tabs.setCurrentWidget(widget)
 
@@ -565,7 +582,7 @@ class MainWindow(QMainWindow):
     # --- for tests and screenshot mode --------------------------------------------------------
 
     def _busy(self) -> bool:
-        return any(runner.busy for runner in self.runners) or self.features.busy
+        return any(runner.busy for runner in self.runners) or self.features.busy or self.explain_view.busy
 
     def wait_idle(self, timeout_ms: int = 60_000) -> bool:
         """Process events until no job is running, the dialogs' too (tests and --screenshot only)."""

@@ -102,6 +102,7 @@ class ModelColumn:
 
 class ClassifierView(QWidget):
     imagesChanged = Signal(int)
+    explainRequested = Signal(str, str, object)  # issue 14: image path, model, weights key (the explain view)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -371,6 +372,7 @@ class ClassifierView(QWidget):
     def _rebuild_grid(self, images: Sequence[jobs.LoadedImage]) -> None:
         self._clear_grid()
         self.bars: dict[tuple[int, int], TopKBars] = {}
+        self.explain_buttons: dict[tuple[int, int], QPushButton] = {}  # issue 14
         self.crop_labels: dict[int, QLabel] = {}
         self.error_labels: dict[int, QLabel] = {}
         headers = ["image", "what the network sees", *[f"{m}" for m in self.models()]]
@@ -405,7 +407,27 @@ class ClassifierView(QWidget):
                 bars = TopKBars()
                 bars.set_predictions([], "waiting…")
                 self.bars[(row - 1, column)] = bars
-                self.grid.addWidget(bars, row, 2 + column, Qt.AlignmentFlag.AlignTop)
+                self.grid.addWidget(self._with_explain(bars, row - 1, column), row, 2 + column, Qt.AlignmentFlag.AlignTop)
+
+    def _with_explain(self, bars: TopKBars, row: int, column: int) -> QWidget:
+        """Issue 14: the bars with an "Explain" button under them (enabled once classified)."""
+        button = QPushButton("Explain…")
+        button.setToolTip("Where did the network look? Grad-CAM, saliency and occlusion for this photo")
+        button.setEnabled(False)
+        button.clicked.connect(lambda _checked=False: self.request_explain(row, column))
+        self.explain_buttons[(row, column)] = button
+        cell = QWidget()
+        layout = QVBoxLayout(cell)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(bars)
+        layout.addWidget(button, 0, Qt.AlignmentFlag.AlignLeft)
+        return cell
+
+    def request_explain(self, row: int, column: int) -> None:
+        """Issue 14: ask for the explain view on image ``row`` with model ``column`` (its button's click)."""
+        if (row, column) in self.results and column < len(self.columns):
+            path = self.results[(row, column)].image
+            self.explainRequested.emit(path, self.models()[column], self.weight_keys()[column])
 
     def _set_crops(self, column: int, crops: Sequence[QImage | None]) -> None:
         if column != 0:
@@ -422,5 +444,7 @@ class ClassifierView(QWidget):
         if result.error:
             bars.set_predictions([], f"⚠ {result.error}")
             return
+        if (row, column) in self.explain_buttons:
+            self.explain_buttons[(row, column)].setEnabled(True)
         pairs = [(p.label, p.probability) for p in result.predictions]
         bars.set_predictions(pairs, f"{result.weights} · {result.device} · {result.ms:.0f} ms")

@@ -358,6 +358,9 @@ class FeaturePane(QFrame):
         self.next_button.clicked.connect(lambda: self.set_page(self.page + 1))
         self.save_button.clicked.connect(self._save_dialog)
         self._update_paging()
+        from explorer.gui.widgets.effective_field import EffectiveFieldOverlay  # issue 14 (imported here: no cycle)
+
+        self.effective_field = EffectiveFieldOverlay(self)
 
     # --- public API --------------------------------------------------------------------------
 
@@ -423,7 +426,7 @@ class FeaturePane(QFrame):
 
     @property
     def busy(self) -> bool:
-        return self.runner.busy or self.names_runner.busy
+        return self.runner.busy or self.names_runner.busy or self.effective_field.busy
 
     def set_page(self, page: int) -> None:
         pages = self.page_count()
@@ -471,11 +474,13 @@ class FeaturePane(QFrame):
         self.rf_box = None
         self.rf_item.setVisible(False)
         self.detail_marker.setVisible(False)
+        self.effective_field.clear()  # issue 14
         self.detail.setVisible(True)
 
     def close_channel(self) -> None:
         self.selected_channel = None
         self.rf_box = None
+        self.effective_field.clear()  # issue 14
         self.detail.setVisible(False)
 
     def select_position(self, row: int, col: int) -> tuple[int, int, int, int] | None:
@@ -498,6 +503,7 @@ class FeaturePane(QFrame):
             f"({row}, {col}) of {self.activation.layer} sees input rows {top}–{bottom}, columns {left}–{right} "
             f"({bottom - top + 1}×{right - left + 1} px)"
         )
+        self.effective_field.request(row, col)  # issue 14: the effective field beside the theoretical box
         return self.rf_box
 
     def grid_image(self) -> np.ndarray | None:
@@ -789,6 +795,7 @@ class FeatureMapsView(QWidget):
         for pane in self.panes:
             pane.runner.cancel()
             pane.names_runner.cancel()
+            pane.effective_field.clear()  # issue 14
 
     @property
     def busy(self) -> bool:
