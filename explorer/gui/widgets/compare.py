@@ -118,6 +118,12 @@ class CompareView(QWidget):
                 self.totals_grid.addWidget(cell, row, column)
             self.total_labels[key] = cells
         self.totals_grid.setColumnStretch(4, 1)
+        # Where a network is not its paper's, which moves the numbers above (ModelSpec.paper_differences).
+        self.paper_notes = QLabel("", self)
+        self.paper_notes.setWordWrap(True)
+        self.paper_notes.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.paper_notes.setVisible(False)
+        self.totals_grid.addWidget(self.paper_notes, len(rows) + 1, 0, 1, 5)
 
         self.stage_table = QTableWidget(0, 1 + 2 * (len(self.STAGE_HEADERS) - 1) + 1, self)
         self.stage_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -270,6 +276,13 @@ class CompareView(QWidget):
         self.title_a.setToolTip(a.model)
         self.title_b.setToolTip(b.model)
         muted = self._muted_colour()
+        notes = [
+            f"<b>{tag}</b> {html.escape(summary.model)} is not the paper's: {html.escape(summary.paper_differences)}"
+            for tag, summary in (("A", a), ("B", b))
+            if summary.paper_differences and (tag == "A" or summary.model != a.model)
+        ]
+        self.paper_notes.setText(f"<span style='color:{muted}'>" + "<br>".join(notes) + "</span>")
+        self.paper_notes.setVisible(bool(notes))
         cells = self.total_labels["input"]
         cells[0].setText(shape_text(a.input_shape))
         cells[1].setText(shape_text(b.input_shape))
