@@ -430,7 +430,7 @@ class MainWindow(QMainWindow):
         papers = sorted({spec.paper for spec in self._specs.values() if spec.paper}, key=lambda p: p.year)
         references = "".join(f"<li>{p.citation()}</li>" for p in papers)
         differences = "".join(
-            f"<li><code>{spec.name}</code>: {html.escape(spec.paper_differences)}</li>"
+            f"<li><code>{spec.name}</code>: {html.escape(spec.paper_differences, quote=False)}</li>"
             for spec in self._specs.values()
             if spec.paper_differences
         )

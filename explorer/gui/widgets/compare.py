@@ -123,7 +123,7 @@ class CompareView(QWidget):
         self.paper_notes.setWordWrap(True)
         self.paper_notes.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.paper_notes.setVisible(False)
-        self.totals_grid.addWidget(self.paper_notes, len(rows) + 1, 0, 1, 5)
+        self.paper_notes.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
 
         self.stage_table = QTableWidget(0, 1 + 2 * (len(self.STAGE_HEADERS) - 1) + 1, self)
         self.stage_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -174,6 +174,7 @@ class CompareView(QWidget):
         layout.setSpacing(8)
         layout.addLayout(pickers)
         layout.addWidget(self.totals_frame)
+        layout.addWidget(self.paper_notes)
         layout.addWidget(self.stage_caption)
         layout.addWidget(self.stage_table)
         layout.addWidget(self.stage_charts, 1)
@@ -277,7 +278,7 @@ class CompareView(QWidget):
         self.title_b.setToolTip(b.model)
         muted = self._muted_colour()
         notes = [
-            f"<b>{tag}</b> {html.escape(summary.model)} is not the paper's: {html.escape(summary.paper_differences)}"
+            f"<b>{tag}</b> {html.escape(summary.model)} is not the paper's: {html.escape(summary.paper_differences, quote=False)}"
             for tag, summary in (("A", a), ("B", b))
             if summary.paper_differences and (tag == "A" or summary.model != a.model)
         ]

@@ -167,5 +167,5 @@ class LayerPanel(QTextBrowser):
     def _gate(row: LayerStats) -> list[tuple[str, str]]:
         if row.gate is None:
             return []
-        through = "this node's own gate" if row.gate == row.name else f"the gate <code>{html.escape(row.gate)}</code>"
-        return [("also sees", f"the whole image, through {through} (squeeze-excitation: a scale pooled over the whole map)")]
+        through = "its own gate" if row.gate == row.name else f"the gate <code>{html.escape(row.gate)}</code>"
+        return [("also sees", f"the whole image, through {through} (a squeeze-excitation scale, pooled over the whole map)")]
