@@ -237,23 +237,25 @@ def _adaptive_axis(field: Field, axis: int, n_in: int, n_out: int) -> tuple[Numb
 def _assemble(
     field: Field, axes: Sequence[tuple[Number, Number, float, AdaptiveWindows | None, _AxisHow]], kind: str, units: Sequence[int]
 ) -> tuple[Field, How]:
-    reach = []
-    for (size, jump, start, windows, _), (low_in, high_in), n in zip(axes, field.reach, units):
-        if windows is None:  # the first and the last unit's field, cut to what the input's units see
-            low, high = float(start - size / 2), float(start + (n - 1) * jump + size / 2)
+    # A plain loop: this runs for every conv and pool, and the analysis benchmark counts its µs.
+    sizes, jumps, starts, reach, details = [], [], [], [], []
+    windows: list[AdaptiveWindows | None] | None = None
+    for axis, (size, jump, start, through, detail) in enumerate(axes):
+        sizes.append(size)
+        jumps.append(jump)
+        starts.append(start)
+        details.append(detail)
+        if through is None:  # the first and the last unit's field …
+            half = size / 2
+            low, high = start - half, start + (units[axis] - 1) * jump + half
         else:
-            low, high = windows.interval(0)[0], windows.interval(n - 1)[1]
-        reach.append((max(low, low_in), min(high, high_in)))
-    windows = tuple(a[3] for a in axes)
-    grown = Field(
-        tuple(a[0] for a in axes),
-        tuple(a[1] for a in axes),
-        tuple(a[2] for a in axes),
-        field.gate,
-        windows if any(w is not None for w in windows) else None,
-        tuple(reach),
-    )
-    return grown, (kind, tuple(a[4] for a in axes))
+            windows = windows or [None] * len(axes)
+            windows[axis] = through
+            low, high = through.interval(0)[0], through.interval(units[axis] - 1)[1]
+        low_in, high_in = field.reach[axis]  # … cut to what the input's units see
+        reach.append((low if low > low_in else low_in, high if high < high_in else high_in))
+    grown = Field(tuple(sizes), tuple(jumps), tuple(starts), field.gate, tuple(windows) if windows else None, tuple(reach))
+    return grown, (kind, tuple(details))
 
 
 def _union(fields: Sequence[Field], out_spatial: Shape | None) -> Field:
@@ -322,6 +324,9 @@ def field_of(
 ) -> tuple[Field, How | None]:
     """The field of ``node`` from its inputs' (``names``, their ``fields`` and output ``shapes``)."""
     out = node.output_shape
+    if len(fields) == 1 and node.kind not in _WINDOWED and (len(out) == rank + 1 or len(shapes[0]) != rank + 1):
+        # Most nodes (normalisation, activation, elementwise, reshape, after a flatten): unchanged.
+        return fields[0], None
     out_spatial = out[1:] if len(out) == rank + 1 else None
     how: How | None = None
     if len(fields) > 1:

@@ -8,7 +8,8 @@ The conventions are the lecture's (ARCHITECTURE.md, "Conventions the numbers fol
 - FLOPs: 2 per MAC for conv and linear, 1 per MAC for pooling and LRN, plus 1 per output
   element for elementwise ops (BN, ReLU, add, …); concatenation and reshapes cost nothing.
 - Memory: output elements × 4 bytes (fp32), batch 1; shown in KB (÷1024).
-- Receptive field: per spatial axis, the maximum over every path; jump = cumulative stride.
+- Receptive field, jump and start: per spatial axis, by the rules of ``receptive.py`` (windows,
+  PyTorch's adaptive windows, unions at merges, gates).
 
 Every number comes with the formula that produced it, its values filled in.
 """

@@ -37,6 +37,7 @@ from explorer.core.analysis import build_on_meta
 from explorer.core.features import receptive_box
 from explorer.core.graph import fx_layer_names, trace
 from explorer.core.layers import module_kind
+from explorer.core.report import GATE_LEGEND, render_table
 from explorer.core.stats import LayerStats, ModelSummary
 from explorer.core.zoo import get_spec
 
@@ -104,32 +105,46 @@ def _measuring_model(name: str, mode: str, *, one_channel: bool = True) -> nn.Mo
     return model
 
 
-def _capture_graph(model: nn.Module, summary: ModelSummary, wanted: list[str], detach_gates: bool) -> fx.GraphModule:
-    """The model's fx graph returning every wanted node (gates' broadcast inputs detached if asked)."""
-    graph = trace(model)
-    meta = torch.empty((1, *summary.input_shape), device="meta")
-    fx_of = {layer: node for node, layer in fx_layer_names(model, graph, meta).items()}
-    by_name = {node.name: node for node in graph.nodes}
-    if detach_gates:
-        for row in summary.layers:
-            if row.gate != row.name:
-                continue
-            mul = by_name[fx_of[row.name]]
-            spatial = row.output_shape[1:]
-            for source in row.inputs:
-                shape = summary.layer(source).output_shape
-                if shape[1:] != spatial:  # the broadcast scale
-                    with graph.inserting_before(mul):
-                        detached = graph.call_method("detach", (by_name[fx_of[source]],))
-                    mul.replace_input_with(by_name[fx_of[source]], detached)
-    output = next(node for node in graph.nodes if node.op == "output")
-    with graph.inserting_before(output):
-        returned = {layer: graph.call_method("clone", (by_name[fx_of[layer]],)) for layer in wanted}
-    output.args = (returned,)
-    module = fx.GraphModule(model, graph)
-    module.graph.eliminate_dead_code()  # the classifier after the last spatial node never runs
-    module.recompile()
-    return module
+class _Capture:
+    """The model's fx graph (gates' broadcast inputs detached if asked), cut after the nodes asked for."""
+
+    def __init__(self, model: nn.Module, summary: ModelSummary, detach_gates: bool) -> None:
+        self.model = model
+        self.graph = trace(model)
+        meta = torch.empty((1, *summary.input_shape), device="meta")
+        fx_names = {layer: node for node, layer in fx_layer_names(model, self.graph, meta).items()}
+        by_name = {node.name: node for node in self.graph.nodes}
+        self.nodes = {layer: by_name[name] for layer, name in fx_names.items()}
+        if detach_gates:
+            for row in summary.layers:
+                if row.gate != row.name:
+                    continue
+                mul = self.nodes[row.name]
+                for source in row.inputs:
+                    if summary.layer(source).output_shape[1:] != row.output_shape[1:]:  # the broadcast scale
+                        with self.graph.inserting_before(mul):
+                            detached = self.graph.call_method("detach", (self.nodes[source],))
+                        mul.replace_input_with(self.nodes[source], detached)
+
+    def module_for(self, layers: list[str]) -> fx.GraphModule:
+        """Returns {layer: a copy of its output}; nothing after the last of ``layers`` runs."""
+        graph = fx.Graph()
+        copies: dict[fx.Node, fx.Node] = {}
+        wanted = {self.nodes[layer]: layer for layer in layers}
+        returned: dict[str, fx.Node] = {}
+        for node in self.graph.nodes:
+            if node.op == "output":
+                break
+            copies[node] = graph.node_copy(node, lambda n: copies[n])
+            if node in wanted:
+                returned[wanted.pop(node)] = graph.call_method("clone", (copies[node],))
+                if not wanted:
+                    break
+        graph.output(returned)
+        module = fx.GraphModule(self.model, graph)
+        module.graph.eliminate_dead_code()
+        module.recompile()
+        return module
 
 
 def _units(row: LayerStats, spatial: tuple[int, int], image: tuple[int, int]) -> list[tuple[int, int]]:
@@ -145,21 +160,24 @@ def _units(row: LayerStats, spatial: tuple[int, int], image: tuple[int, int]) ->
 PROBES_PER_PASS = 48  # samples in one batched forward/backward (memory stays under ~200 MB)
 
 
-def _measured_boxes(module: fx.GraphModule, shape: tuple[int, ...], probes: list[tuple[str, int, int]]) -> list[tuple[int, int, int, int]]:
+def _measured_boxes(capture: _Capture, shape: tuple[int, ...], probes: list[tuple[str, int, int]]) -> list[tuple[int, int, int, int]]:
     """For each (layer, row, col), the bounding box of the input pixels with a non-zero gradient.
 
     Probe b reads its unit from sample b of one batched pass: nothing mixes samples (no BatchNorm
-    is left), so one backward gives every probe's gradient in its own sample.
+    is left), so one backward gives every probe's gradient in its own sample. Probes come in
+    graph order, so each pass runs the network only as far as its deepest probe.
     """
     boxes = []
     for first in range(0, len(probes), PROBES_PER_PASS):
         chunk = probes[first : first + PROBES_PER_PASS]
+        module = capture.module_for(list(dict.fromkeys(layer for layer, _, _ in chunk)))
         x = torch.ones((len(chunk), *shape), dtype=torch.float64, requires_grad=True)
         outputs = module(x)
         total = sum(outputs[layer][b, :, r, c].sum() for b, (layer, r, c) in enumerate(chunk))
         (gradient,) = torch.autograd.grad(total, x)
-        assert torch.isfinite(gradient).all(), "the measurement overflowed"
-        for sample in gradient.abs().sum(1).numpy():
+        seen = gradient.abs().sum(1)
+        assert torch.isfinite(seen).all(), "the measurement overflowed"
+        for sample in seen.numpy():
             rows, cols = np.nonzero(sample)
             boxes.append((int(rows.min()), int(cols.min()), int(rows.max()), int(cols.max())))
     return boxes
@@ -177,7 +195,7 @@ def measure(name: str, shape: tuple[int, int, int], mode: str = "eval", *, one_c
     compared = 0
     for live_gates in ([False, True] if has_gates else [False]):
         model = _measuring_model(name, mode, one_channel=one_channel)
-        module = _capture_graph(model, summary, wanted, detach_gates=not live_gates)
+        capture = _Capture(model, summary, detach_gates=not live_gates)
         probes, expected = [], []
         for layer in wanted:
             row = summary.layer(layer)
@@ -188,7 +206,7 @@ def measure(name: str, shape: tuple[int, int, int], mode: str = "eval", *, one_c
                 probes.append((layer, r, c))
                 # Through a live gate a unit sees the whole image; else what the tool says.
                 expected.append((0, 0, image[0] - 1, image[1] - 1) if live_gates else receptive_box(row, r, c, image))
-        measured = _measured_boxes(module, shape, probes)
+        measured = _measured_boxes(capture, shape, probes)
         for (layer, r, c), tool, box in zip(probes, expected, measured):
             gate = " through its gate" if live_gates else ""
             assert box == tool, f"{name} {shape} {mode} {layer} ({r}, {c}){gate}: measured {box}, tool {tool}"
@@ -229,6 +247,14 @@ def test_the_issues_examples() -> None:
     assert all(a >= b for a, b in zip(vgg.receptive_field_hw, before.receptive_field_hw))  # never shrinks
     cat = analyze("googlenet").layer("inception3a.cat")
     assert cat.formula("receptive field").startswith("RF = max(27, 43, 43, 43) = 43 px; jump = 8")
+    table = render_table(b0)
+    assert GATE_LEGEND in table and any(line.startswith("features.2.0.block.1.0 ") and " 11* " in line for line in table.splitlines())
+    data = {layer["name"]: layer for layer in b0.to_dict()["layers"]}
+    assert data["features.2.0.block.1.0"]["gate"] == "features.1.0.block.1.mul"
+    assert data["features.0.0"]["gate"] is None
+    for name in ("mobilenet_v3_small", "regnet_y_400mf", "efficientnet_v2_s"):  # the others issue 9 names
+        last = analyze(name).layers[-1]
+        assert last.gate is not None and last.receptive_field < 2000, (name, last.receptive_field)
     resnet = analyze("resnet50", (3, 97, 131)).layer("avgpool")
     assert resnet.receptive_field_hw == (523, 555)
     assert "523 px" in resnet.formula("receptive field") and "555 px" in resnet.formula("receptive field")
