@@ -234,6 +234,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
                 "input_shape": list(s.input_shape),
                 "weights": [w.name for w in s.weight_sources],
                 "notes": s.notes,
+                "paper_differences": s.paper_differences,
             }
             for s in specs
         ]
@@ -329,26 +330,27 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     return 1 if any(result.error for result in results) else 0
 
 
-def _feature_layers(summary: ModelSummary, names: str) -> list[str]:
-    """``--layers``: node names kept; a block name expands to its branch view's nodes."""
-    from explorer.core.features import branch_layers, check_layers
+def _feature_layers(summary: ModelSummary, names: str) -> tuple[list[str], dict[str, str]]:
+    """``--layers``: the nodes to capture, and for each module path given its output node.
+
+    A node name stands for itself, an Inception module or residual block for its branch view's
+    nodes, and any other module path for its output (``features.select_layer``).
+    """
+    from explorer.core.errors import ExplorerError
+    from explorer.core.features import select_layer
 
     layers: list[str] = []
+    outputs: dict[str, str] = {}
     for name in (n.strip() for n in names.split(",")):
         if not name:
             continue
-        if name not in summary.graph:
-            branch = branch_layers(summary, name)
-            if branch is not None:
-                layers.extend(node for _title, node in branch.items)
-                continue
-        layers.append(name)
+        selection = select_layer(summary, name)
+        layers.extend(selection.nodes)
+        if selection.output is not None:
+            outputs[selection.output] = name
     if not layers:
-        from explorer.core.errors import ExplorerError
-
         raise ExplorerError("--layers names no layer.")
-    check_layers(summary, layers)
-    return list(dict.fromkeys(layers))
+    return list(dict.fromkeys(layers)), outputs
 
 
 def _feature_weights(model: str, weights: str | None) -> str:
@@ -376,7 +378,7 @@ def _cmd_features(args: argparse.Namespace) -> int:
     from explorer.core.runner import ModelRunner
 
     summary = analyze(args.model)
-    layers = _feature_layers(summary, args.layers)
+    layers, module_outputs = _feature_layers(summary, args.layers)
     load_image(args.image)  # a clear error for a bad image before any model loads
     if args.out is not None:
         if not args.out.exists() and args.out.parent.is_dir():
@@ -404,6 +406,8 @@ def _cmd_features(args: argparse.Namespace) -> int:
         return 0
     crop = extractor.crop(args.model, args.image, loaded.key)
     print(f"{args.model} ({loaded.label}) on {args.image} (the network saw a {crop.width}×{crop.height} crop)")
+    for node, module in module_outputs.items():
+        print(f"{module}: the module's output is {node}")
     width = max(len(layer) for layer in activations)
     for layer, activation in activations.items():
         values = activation.values

@@ -108,6 +108,7 @@ def analyze(
         with _in_mode(model_or_name, mode):
             graph = build_graph(model_or_name, shape)
         name = title = type(model_or_name).__name__
+        differences = ""
     else:
         spec = get_spec(model_or_name)
         shape = spec.input_shape if input_shape is None else parse_input_shape(input_shape, channels=spec.input_shape[0])
@@ -118,9 +119,9 @@ def analyze(
         else:
             model, traced = _cached_model(spec.name, mode)
             graph = build_graph(model, shape, traced=traced)
-        name, title = spec.name, spec.title
+        name, title, differences = spec.name, spec.title, spec.paper_differences
     rows, totals = layer_stats(graph, mode, convention)
     return ModelSummary(
         model=name, title=title, input_shape=shape, mode=mode, graph=graph, rows=tuple(rows), totals=totals,
-        convention=convention,
+        convention=convention, paper_differences=differences,
     )  # fmt: skip

@@ -142,20 +142,22 @@ def receptive_box(
     """The input pixels that output position (row, col) of ``stats``' layer sees.
 
     Returns (top, left, bottom, right), inclusive pixel indices. In the core's convention input
-    pixel p spans [p, p + 1), so its centre is p + 0.5; the centre of output position i on an axis
-    is ``start + i × jump`` and the field spans ``receptive_field`` pixels around it (the core's
-    receptive field, jump and padding offset, per axis). With ``input_hw`` the box is clipped to
-    the image; without, it may reach into the padding (negative or past the edge).
+    pixel p spans [p, p + 1); along each axis unit i sees ``stats.unit_interval(axis, i)``: its
+    field of ``receptive_field`` pixels centred on ``start + i × jump``, or, behind an adaptive pool
+    whose windows differ, exactly the windows it reads. With ``input_hw`` the box is clipped to the
+    image, and near the border to the pixels the layer's units really see (some are reached only
+    through padding units, e.g. when a pooling rounds down and drops the last unit before it);
+    without, it may reach into the padding (negative or past the edge).
     """
-    size = tuple(stats.receptive_field_hw) or (1, 1)
-    jump = tuple(stats.jump_hw) or (1, 1)
-    start = tuple(stats.start_hw) or (0.0, 0.0)
-    if len(size) < 2:
-        size, jump, start = size * 2, jump * 2, start * 2
+    rank = len(stats.receptive_field_hw)
     box = []
-    for index, r, j, s in zip((row, col), size[:2], jump[:2], start[:2]):
-        first = math.floor(s + index * j - r / 2 + 0.5)  # the field's left edge, a whole pixel
-        box.append((first, first + r - 1))
+    for axis, index in zip((0, 1) if rank >= 2 else (0, 0), (row, col)):
+        if rank == 0:
+            low, high = 0.0, 1.0
+        else:
+            low, high = stats.unit_interval(axis, index, padding=input_hw is None)
+        first = math.floor(low + 0.5)  # the field's edges are whole pixels; rounding absorbs float error
+        box.append((first, math.floor(high + 0.5) - 1))
     (top, bottom), (left, right) = box
     if input_hw is not None:
         height, width = input_hw
@@ -259,6 +261,53 @@ def _branch_title(graph: Any, names: set[str], output: str, index: int) -> str:
             break
         node = layer.inputs[0]
     return f"branch {index}: " + " → ".join(reversed(parts)) if parts else f"branch {index}"
+
+
+@dataclass(frozen=True)
+class LayerSelection:
+    """What a layer name or module path asked of the feature views stands for.
+
+    A graph node is itself; an Inception module or a residual block is its branch view; any
+    other module path (``features.3``, ``_blocks.3``, ``layer1``) is its output node.
+    """
+
+    asked: str
+    nodes: tuple[str, ...]  # the graph nodes to capture, in display order
+    branch: BranchView | None = None
+    output: str | None = None  # the node shown for it when there is no branch view
+
+    @property
+    def shown(self) -> str:
+        return self.output or (self.branch.items[-1][1] if self.branch else self.asked)
+
+
+def module_output(summary: ModelSummary, path: str) -> str | None:
+    """The node whose tensor leaves the module at ``path`` (its last one read from outside), or None."""
+    graph = summary.graph
+    inside = graph.nodes_under(path) if path else []
+    if not inside:
+        return None
+    names = {node.name for node in inside}
+    leaving = [
+        node.name for node in inside
+        if node.name in graph.outputs or any(successor not in names for successor in graph.successors(node.name))
+    ]  # fmt: skip
+    return (leaving or [inside[-1].name])[-1]
+
+
+def select_layer(summary: ModelSummary, name: str) -> LayerSelection:
+    """A node, a block's branch view, or a module's output; ``UnknownLayerError`` for anything else."""
+    name = name.strip()
+    if name in summary.graph:
+        return LayerSelection(name, (name,))
+    branch = branch_layers(summary, name)
+    if branch is not None:
+        return LayerSelection(name, tuple(dict.fromkeys(node for _title, node in branch.items)), branch=branch)
+    output = module_output(summary, name)
+    if output is not None:
+        return LayerSelection(name, (output,), output=output)
+    check_layers(summary, [name])
+    raise AssertionError("check_layers raises for a name it does not know")  # pragma: no cover
 
 
 # --- capture -------------------------------------------------------------------------------------
@@ -485,12 +534,12 @@ def _run_with_hooks(net: nn.Module, batch: Tensor, layers: Sequence[str]) -> dic
 
 
 def check_layers(summary: ModelSummary, layers: Iterable[str]) -> None:
-    """Raise ``UnknownLayerError`` (with close matches) for a name not in the model's graph."""
+    """Raise ``UnknownLayerError`` (with close matches, module paths too) for a name not in the graph."""
     names = summary.graph.names
     known = set(names)
     for layer in layers:
         if layer not in known:
-            close = difflib.get_close_matches(layer, names, n=5, cutoff=0.5)
+            close = difflib.get_close_matches(layer, [*names, *summary.graph.module_paths()], n=5, cutoff=0.5)
             hint = f"Did you mean {', '.join(close)}?" if close else f"`cnn-explorer summary {summary.model}` lists the layers."
             raise UnknownLayerError(f"{summary.model} has no layer named {layer!r}.", hint=hint)
 

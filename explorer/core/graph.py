@@ -267,6 +267,14 @@ def _tensors(value: Any) -> list[torch.Tensor]:
     return []
 
 
+def _repackages(value: Any, tensor_args: list[torch.Tensor]) -> bool:
+    """Is ``value`` a tuple, list or dict holding only tensors it was given (no new tensor)?"""
+    if isinstance(value, torch.Tensor):
+        return False
+    given = {id(t) for t in tensor_args}
+    return all(id(t) in given for t in _tensors(value))
+
+
 def _first_tensor(value: Any) -> torch.Tensor | None:
     if isinstance(value, torch.Tensor):
         return value
@@ -460,8 +468,9 @@ def _graph_and_names_from_fx(
             except Exception as error:
                 raise GraphBuildError(_scope_of(fx_node) or label, label, input_shapes, error) from error
             output = _first_tensor(value)
-            if output is None or not tensor_args:
-                # Sizes, shapes and tuples: not tensors on an edge; consumers inherit the producers.
+            if output is None or not tensor_args or _repackages(value, tensor_args):
+                # Sizes, shapes, and containers of tensors already on an edge (GoogLeNet's
+                # ``GoogLeNetOutputs`` namedtuple): not layers; consumers inherit the producers.
                 values[fx_node], producers[fx_node] = value, inputs
                 if params:
                     pending_params[fx_node] = params

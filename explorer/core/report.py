@@ -7,6 +7,7 @@ import io
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from explorer.core.receptive import number_text
 from explorer.core.stats import LayerStats, ModelSummary
 
 if TYPE_CHECKING:
@@ -17,6 +18,12 @@ FORMATS = ("table", "csv", "markdown", "json")
 
 def shape_text(shape: Sequence[int]) -> str:
     return "×".join(str(d) for d in shape) if shape else "scalar"
+
+
+def axes_text(values: Sequence[int | float]) -> str:
+    """A per-axis number: ``43`` when the axes agree, ``523×555`` (H×W) when they differ."""
+    shown = [number_text(v) for v in values] or ["1"]
+    return shown[0] if len(set(shown)) == 1 else "×".join(shown)
 
 
 def kb_text(n_bytes: int) -> str:
@@ -33,8 +40,8 @@ COLUMNS: tuple[tuple[str, Callable[[LayerStats], str]], ...] = (
     ("MACs", lambda r: f"{r.macs:,}"),
     ("FLOPs", lambda r: f"{r.flops:,}"),
     ("memory KB", lambda r: kb_text(r.activation_bytes)),
-    ("RF", lambda r: str(r.receptive_field)),
-    ("jump", lambda r: str(r.jump)),
+    ("RF", lambda r: axes_text(r.receptive_field_hw) + ("*" if r.gate else "")),
+    ("jump", lambda r: axes_text(r.jump_hw)),
 )
 _RIGHT_ALIGNED = {"params", "MACs", "FLOPs", "memory KB", "RF", "jump"}
 
@@ -49,6 +56,18 @@ def heading(summary: ModelSummary) -> str:
         f"{summary.title} — input {shape_text(summary.input_shape)}, {summary.mode} mode, {len(summary.layers)} layers, "
         f"{summary.convention} convention"
     )
+
+
+#: What the ``*`` after a receptive field means (the tables' legend).
+GATE_LEGEND = "* also sees the whole image, through a gate that multiplies by a globally pooled branch (squeeze-excitation)"
+
+
+def notes(summary: ModelSummary) -> list[str]:
+    """The lines under the heading: where the network is not its paper's, and the gate legend."""
+    lines = [f"Not the paper's: {summary.paper_differences}"] if summary.paper_differences else []
+    if any(row.gate for row in summary.layers):
+        lines.append(GATE_LEGEND)
+    return lines
 
 
 def render_table(summary: ModelSummary) -> str:
@@ -68,24 +87,26 @@ def render_table(summary: ModelSummary) -> str:
         f"params {t.params:,} (trainable {t.trainable_params:,}) · MACs {t.macs:,} · "
         f"FLOPs {t.flops:,} · activations {kb_text(t.activation_bytes)} KB"
     )
-    return "\n".join([heading(summary), "", line(headers), rule, *map(line, body), rule, line(totals), "", footer]) + "\n"
+    top = [heading(summary), *notes(summary)]
+    return "\n".join([*top, "", line(headers), rule, *map(line, body), rule, line(totals), "", footer]) + "\n"
 
 
 def render_markdown(summary: ModelSummary) -> str:
     headers = [h for h, _ in COLUMNS]
     align = ["---:" if h in _RIGHT_ALIGNED else "---" for h in headers]
-    rows = [[value(row) for _, value in COLUMNS] for row in summary.layers]
+    rows = [[value(row).replace("*", "\\*") for _, value in COLUMNS] for row in summary.layers]
     totals = [f"**{c}**" if c else "" for c in _totals_row(summary)]
 
     def line(cells: list[str]) -> str:
         return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
 
-    return "\n".join([f"### {heading(summary)}", "", line(headers), line(align), *map(line, rows), line(totals)]) + "\n"
+    top = [f"### {heading(summary)}", *("\n" + note.replace("*", "\\*", 1) for note in notes(summary))]
+    return "\n".join([*top, "", line(headers), line(align), *map(line, rows), line(totals)]) + "\n"
 
 
 CSV_FIELDS = (
     "name", "type", "inputs", "input_shapes", "output_shape", "params", "trainable_params",
-    "macs", "flops", "activation_bytes", "receptive_field", "jump",
+    "macs", "flops", "activation_bytes", "receptive_field", "jump", "receptive_field_hw", "jump_hw", "gate",
 )  # fmt: skip
 
 
@@ -100,6 +121,9 @@ def render_csv(summary: ModelSummary) -> str:
                 "inputs": " ".join(layer["inputs"]),
                 "input_shapes": " ".join(shape_text(s) for s in layer["input_shapes"]),
                 "output_shape": shape_text(layer["output_shape"]),
+                "receptive_field_hw": "×".join(str(v) for v in layer["receptive_field_hw"]),
+                "jump_hw": "×".join(str(v) for v in layer["jump_hw"]),
+                "gate": layer["gate"] or "",
             }
         )
     return out.getvalue()

@@ -8,7 +8,8 @@ The conventions are the lecture's (ARCHITECTURE.md, "Conventions the numbers fol
 - FLOPs: 2 per MAC for conv and linear, 1 per MAC for pooling and LRN, plus 1 per output
   element for elementwise ops (BN, ReLU, add, …); concatenation and reshapes cost nothing.
 - Memory: output elements × 4 bytes (fp32), batch 1; shown in KB (÷1024).
-- Receptive field: per spatial axis, the maximum over every path; jump = cumulative stride.
+- Receptive field, jump and start: per spatial axis, by the rules of ``receptive.py`` (windows,
+  PyTorch's adaptive windows, unions at merges, gates).
 
 Every number comes with the formula that produced it, its values filled in.
 """
@@ -19,6 +20,7 @@ import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from types import MappingProxyType
 from typing import Any
 
@@ -26,6 +28,7 @@ from torch import nn
 
 from explorer.core.graph import LayerGraph, LayerNode
 from explorer.core.layers import Shape, effective_padding, hyperparameters
+from explorer.core.receptive import Field, How, field_formula, field_of, input_field, plain
 
 BYTES_PER_ELEMENT = 4  # fp32
 
@@ -37,8 +40,11 @@ CONVENTIONS: Mapping[str, str] = MappingProxyType(
         "flops": "2 per MAC for conv and linear, 1 per MAC for pooling and LRN, "
         "1 per output element for elementwise ops (BN, activations, add, mul); cat and reshapes: 0",
         "activation_bytes": "output elements × 4 bytes (fp32), batch 1",
-        "receptive_field": "an output unit's extent on the input in pixels, the maximum over every path "
-        "through branches (max over axes); jump is the cumulative stride",
+        "receptive_field": "an output unit's extent on the input in pixels, per axis (receptive_field_hw, "
+        "H then W; receptive_field is the larger), the union over every path through branches; jump is the "
+        "cumulative stride; adaptive pooling uses PyTorch's windows (start ⌊i·In/Out⌋, end ⌈(i+1)·In/Out⌉); "
+        "a gate that multiplies by a globally pooled branch keeps the spatial path's field and jump, and "
+        "gate names the nearest gate through which the unit also sees the whole image",
         "params": "parameters of the nodes in the graph for the chosen mode; a shared module counts once",
         "shapes": "without the batch dimension",
     }
@@ -59,10 +65,17 @@ class LayerStats:
     macs: int
     flops: int
     activation_bytes: int
-    receptive_field_hw: tuple[int, ...]  # per spatial axis of the input
-    jump_hw: tuple[int, ...]
+    #: Per spatial axis of the input (H, W): whole numbers, except behind an adaptive pool whose
+    #: windows differ, where the jump is their mean spacing (a fraction).
+    receptive_field_hw: tuple[int | Fraction, ...]
+    jump_hw: tuple[int | Fraction, ...]
     #: Centre of the first output unit on the input, in input pixels (for mapping positions back).
     start_hw: tuple[float, ...]
+    #: The nearest gate (a squeeze-excitation ``mul``) through which the units also see the whole
+    #: image; None when there is none upstream.
+    gate: str | None = None
+    #: The per-axis geometry behind the numbers above (``unit_interval`` maps a position back).
+    geometry: Field | None = field(default=None, repr=False, compare=False)
     #: Builds (hyperparameters, formulas) on first use: strings for ~500 layers cost more than the counting.
     _explain: Callable[[], tuple[Mapping[str, Any], tuple[Formula, ...]]] = field(
         default=lambda: ({}, ()), repr=False, compare=False
@@ -105,12 +118,24 @@ class LayerStats:
         return self.node.output_shape
 
     @property
-    def receptive_field(self) -> int:
-        return max(self.receptive_field_hw, default=1)
+    def receptive_field(self) -> int | float:
+        """The larger axis' field (the one-number column); ``receptive_field_hw`` has both."""
+        return plain(max(self.receptive_field_hw, default=1))
 
     @property
-    def jump(self) -> int:
-        return max(self.jump_hw, default=1)
+    def jump(self) -> int | float:
+        return plain(max(self.jump_hw, default=1))
+
+    def unit_interval(self, axis: int, index: int, *, padding: bool = True) -> tuple[float, float]:
+        """Where unit ``index`` along spatial ``axis`` sees the input: [low, high) in input pixels.
+
+        With ``padding`` (the convention of ``receptive_field``) the field may reach past the
+        image; without, it is cut to the pixels some unit of this layer really sees.
+        """
+        if self.geometry is None:
+            centre = self.start_hw[axis] + index * self.jump_hw[axis]
+            return float(centre - self.receptive_field_hw[axis] / 2), float(centre + self.receptive_field_hw[axis] / 2)
+        return self.geometry.interval(axis, index) if padding else self.geometry.pixels(axis, index)
 
     def formula(self, quantity: str) -> str | None:
         return next((f.expression for f in self.formulas if f.quantity == quantity), None)
@@ -150,7 +175,8 @@ def human_bytes(n: int) -> str:
 def _memory_formula(shape: Shape, total: int) -> str:
     kb = total / 1024
     kb_text = f"{kb:,.0f}" if kb == int(kb) else f"{kb:,.2f}"
-    return f"{_product(shape) or '1'} × {BYTES_PER_ELEMENT} B = {_n(total)} B = {kb_text} KB"
+    equals = "=" if float(kb_text.replace(",", "")) == kb else "≈"  # 1,000 B ≈ 0.98 KB
+    return f"{_product(shape) or '1'} × {BYTES_PER_ELEMENT} B = {_n(total)} B {equals} {kb_text} KB"
 
 
 # --- counting rules ----------------------------------------------------------------------------
@@ -216,6 +242,9 @@ def _pool(node: LayerNode, module: nn.Module | None, mode: str) -> tuple[int, in
     kernel = _kernel_of(node, module)
     if kernel is None:  # adaptive and global pooling (and mean): every input element is read once
         in_shape = node.input_shapes[0] if node.input_shapes else node.output_shape
+        if in_shape == node.output_shape:  # an adaptive pool to the size it is given: the identity
+            size = "×".join(map(str, in_shape[1:]))
+            return 0, 0, [Formula("MACs", f"0 ({size} → {size}: every window is one element, nothing is computed)")]
         macs = _numel(in_shape)
         text = f"{_product(in_shape)} = {_n(macs)} (each input element once)"
     else:
@@ -300,7 +329,11 @@ def _kernel_of(node: LayerNode, module: nn.Module | None) -> Shape | None:
 # --- output-size and parameter formulas --------------------------------------------------------
 
 
+_OUTPUT_AXES: Mapping[int, tuple[str, ...]] = MappingProxyType({1: ("W'",), 2: ("H'", "W'"), 3: ("D'", "H'", "W'")})
+
+
 def _output_size_formula(node: LayerNode, module: nn.Module | None) -> Formula | None:
+    """PyTorch's own output-size rule with the layer's values in, true as written arithmetic."""
     if module is None or not hasattr(module, "kernel_size") or not node.input_shapes:
         return None
     in_spatial, out_spatial = _spatial(node)
@@ -317,27 +350,52 @@ def _output_size_formula(node: LayerNode, module: nn.Module | None) -> Formula |
     dilation = axis(getattr(module, "dilation", 1), 1)
     pads = effective_padding(module, in_spatial)
     ceil_mode = bool(getattr(module, "ceil_mode", False))
-    names = ("H'", "W'") if n == 2 else tuple(f"D{i}'" for i in range(n))
-    lines = []
+    same = getattr(module, "explorer_padding_mode", None) == "same"
+    transposed = bool(getattr(module, "transposed", False))
+    output_padding = axis(getattr(module, "output_padding", 0), 0)
+    names = _OUTPUT_AXES.get(n) or tuple(f"D{i}'" for i in range(n))
+    clauses = []
     for i in range(n):
         size, k, s, d, (before, after), out = in_spatial[i], kernel[i], stride[i], dilation[i], pads[i], out_spatial[i]
-        if getattr(module, "explorer_padding_mode", None) == "same":
-            lines.append(f"{names[i]} = ⌈{size}/{s}⌉ = {out} (TF SAME: pad {before} before, {after} after)")
+        reach = f"({k} − 1)" if d == 1 else f"{d}×({k} − 1)"
+        pad_text = "" if before == after == 0 else (f"2×{before}" if before == after else f"({before} + {after})")
+        if same:
+            clauses.append(f"⌈{size}/{s}⌉ = {out} (TF SAME: pad {before} before, {after} after)")
             continue
-        k_text = str(k) if d == 1 else f"{d}×({k} − 1) − 1"
-        pad_text = "" if before == after == 0 else (f" + 2×{before}" if before == after else f" + {before} + {after}")
-        numerator = f"{size} − {k_text}{pad_text}" if d == 1 else f"{size} − {k_text}{pad_text} + 1"
-        exact = (size + before + after - d * (k - 1) - 1) % s == 0
+        if transposed:
+            minus_pad = f" − {pad_text}" if pad_text else ""
+            extra = f" + {output_padding[i]}" if output_padding[i] else ""
+            clauses.append(f"({size} − 1) × {s}{minus_pad} + {reach}{extra} + 1 = {out}")
+            continue
+        span = size + before + after - d * (k - 1) - 1
+        plus_pad = f" + {pad_text}" if pad_text else ""
+        span_text = f"{size} − {k}{plus_pad}" if d == 1 else f"{size}{plus_pad} − {reach} − 1"
         if s == 1:
-            lines.append(f"{names[i]} = {numerator} + 1 = {out}")
-        elif exact:
-            lines.append(f"{names[i]} = ({numerator})/{s} + 1 = {out}")
+            clauses.append(f"{span_text} + 1 = {out}")
+        elif span % s == 0:
+            clauses.append(f"({span_text})/{s} + 1 = {out}")
+        elif not ceil_mode:
+            clauses.append(f"⌊({span_text})/{s}⌋ + 1 = {out}")
         else:
-            left, right = ("⌈", "⌉") if ceil_mode else ("⌊", "⌋")
-            lines.append(f"{names[i]} = {left}({numerator})/{s}{right} + 1 = {out}")
-    if n == 2 and in_spatial[0] == in_spatial[1] and lines[0][4:] == lines[1][4:]:
-        lines = [f"H' = W' = {lines[0][5:]}"]
-    general = "⌊(W − K + 2P)/S⌋ + 1" if getattr(module, "explorer_padding_mode", None) != "same" else "⌈W/S⌉"
+            rounded_up = -(-span // s) + 1
+            if rounded_up == out:
+                clauses.append(f"⌈({span_text})/{s}⌉ + 1 = {out}")
+            else:  # PyTorch's rule: the last window must start inside the input (or its left padding)
+                clauses.append(
+                    f"⌈({span_text})/{s}⌉ + 1 − 1 = {out} (the last window would start at "
+                    f"({rounded_up} − 1) × {s} = {(rounded_up - 1) * s} ≥ {size} + {before}, past the input: dropped)"
+                )
+    if n == 2 and clauses[0] == clauses[1]:
+        lines = [f"H' = W' = {clauses[0]}"]
+    else:
+        lines = [f"{name} = {clause}" for name, clause in zip(names, clauses)]
+    if same:
+        general = "⌈W/S⌉"
+    elif transposed:
+        general = "(W − 1)×S − 2P + D×(K − 1) + OP + 1"
+    else:
+        inner = "W − K + 2P" if all(d == 1 for d in dilation) else "W + 2P − D×(K − 1) − 1"
+        general = f"⌈({inner})/S⌉ + 1, the last window starting inside the input" if ceil_mode else f"⌊({inner})/S⌋ + 1"
     return Formula("output size", f"{general}: " + "; ".join(lines))
 
 
@@ -361,72 +419,6 @@ def _params_of(node: LayerNode, module: nn.Module | None) -> list[nn.Parameter]:
     return list(module.parameters()) if module is not None else []
 
 
-# --- receptive field -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Field:
-    size: tuple[int, ...]
-    jump: tuple[int, ...]
-    start: tuple[float, ...]
-
-
-def _grow(field_in: _Field, kernel: Shape, stride: Shape, pad_before: Shape, dilation: Shape) -> _Field:
-    size, jump, start = [], [], []
-    for r, j, s0, k, s, p, d in zip(field_in.size, field_in.jump, field_in.start, kernel, stride, pad_before, dilation):
-        k_eff = d * (k - 1) + 1
-        size.append(r + (k_eff - 1) * j)
-        jump.append(j * s)
-        start.append(s0 + ((k_eff - 1) / 2 - p) * j)
-    return _Field(tuple(size), tuple(jump), tuple(start))
-
-
-def _field_of(node: LayerNode, module: nn.Module | None, inputs: list[_Field], spatial_rank: int) -> _Field:
-    # Branches meet: the largest field over every path (ties keep the first input).
-    field_in = max(inputs, key=lambda f: sum(f.size))
-    in_shape = node.input_shapes[0] if node.input_shapes else ()
-    in_spatial = in_shape[1:] if len(in_shape) == spatial_rank + 1 else None
-    out_spatial = node.output_shape[1:] if len(node.output_shape) == spatial_rank + 1 else None
-    if in_spatial is None:
-        return field_in  # already global (after flatten): nothing spatial changes
-    if out_spatial is None:
-        # Global: flatten, mean over H and W, a linear layer on a spatial map — sees everything.
-        ones = (1,) * spatial_rank
-        return _grow(field_in, in_spatial, in_spatial, (0,) * spatial_rank, ones)
-    if module is not None and hasattr(module, "kernel_size") and node.kind in {"conv", "pool"}:
-        kernel = _axes(module.kernel_size, spatial_rank)
-        stride = _axes(getattr(module, "stride", None) or module.kernel_size, spatial_rank)
-        dilation = _axes(getattr(module, "dilation", 1), spatial_rank)
-        if getattr(module, "transposed", False):
-            return field_in
-        pads = tuple(p[0] for p in effective_padding(module, in_spatial))
-        return _grow(field_in, kernel, stride, pads, dilation)
-    if node.kind == "pool" and in_spatial != out_spatial:
-        # Adaptive pooling: PyTorch's windows; exact when the sizes divide.
-        stride = tuple(max(i // o, 1) for i, o in zip(in_spatial, out_spatial))
-        kernel = tuple(i - (o - 1) * s for i, o, s in zip(in_spatial, out_spatial, stride))
-        return _grow(field_in, kernel, stride, (0,) * spatial_rank, (1,) * spatial_rank)
-    return field_in
-
-
-def _axes(value: Any, n: int) -> tuple[int, ...]:
-    return (value,) * n if isinstance(value, int) else tuple(value)
-
-
-def _field_formula(field_in: _Field, field_out: _Field) -> Formula | None:
-    """``RF = RF_in + (K − 1) × jump_in``, along the first spatial axis."""
-    if field_in == field_out:
-        return None
-    rf_in, jump_in = field_in.size[0], field_in.jump[0]
-    k_minus_1 = (field_out.size[0] - rf_in) // jump_in
-    stride = field_out.jump[0] // jump_in
-    return Formula(
-        "receptive field",
-        f"RF = {rf_in} + ({k_minus_1 + 1} − 1) × {jump_in} = {field_out.size[0]} px; "
-        f"jump = {jump_in} × {stride} = {field_out.jump[0]}",
-    )
-
-
 # --- the whole graph -----------------------------------------------------------------------------
 
 
@@ -436,15 +428,17 @@ def _explain(
     params: int,
     activation_bytes: int,
     counted: list[Formula],
-    field_in: _Field | None,
-    field_out: _Field,
+    field_in: Field | None,
+    field_out: Field,
+    how: How | None,
 ) -> tuple[Mapping[str, Any], tuple[Formula, ...]]:
     """A layer's hyperparameters and every formula, in the order the panel shows them."""
+    receptive = field_formula(node, field_in, field_out, how) if node.kind != "input" else None
     formulas = [
         _output_size_formula(node, module),
         _params_formula(node, module, params) if node.call_index == 1 else None,
         *counted,
-        _field_formula(field_in, field_out) if field_in is not None and node.kind != "input" else None,
+        Formula("receptive field", receptive) if receptive else None,
         Formula("memory", _memory_formula(node.output_shape, activation_bytes)),
     ]
     settings = hyperparameters(module) if module is not None else dict(node.arguments)
@@ -459,16 +453,20 @@ def layer_stats(graph: LayerGraph, mode: str, convention: str = "lecture") -> tu
     count = get_convention(convention).count
     params_by_name = dict(graph.model.named_parameters(remove_duplicate=False))
     spatial_rank = len(graph.nodes[0].output_shape) - 1
-    fields: dict[str, _Field] = {}
+    fields: dict[str, Field] = {}
+    shapes: dict[str, Shape] = {}
     rows: list[LayerStats] = []
     for node in graph.nodes:
         module = graph.module(node)
+        how: How | None = None
         if node.kind == "input":
-            ones = (1,) * spatial_rank
-            fields[node.name] = _Field(ones, ones, (0.5,) * spatial_rank)
+            fields[node.name] = input_field(node.output_shape[1:])
         else:
-            inputs = [fields[name] for name in node.inputs if name in fields] or [fields[graph.nodes[0].name]]
-            fields[node.name] = _field_of(node, module, inputs, spatial_rank)
+            names = [name for name in node.inputs if name in fields] or [graph.nodes[0].name]
+            fields[node.name], how = field_of(
+                node, module, names, [fields[n] for n in names], [shapes[n] for n in names], spatial_rank
+            )
+        shapes[node.name] = node.output_shape
         owned = [params_by_name[p] for p in node.parameters if p in params_by_name]
         params = sum(p.numel() for p in owned)
         trainable = sum(p.numel() for p in owned if p.requires_grad)
@@ -487,7 +485,9 @@ def layer_stats(graph: LayerGraph, mode: str, convention: str = "lecture") -> tu
                 receptive_field_hw=field_out.size,
                 jump_hw=field_out.jump,
                 start_hw=field_out.start,
-                _explain=functools.partial(_explain, node, module, params, activation_bytes, formulas, field_in, field_out),
+                gate=field_out.gate,
+                geometry=field_out,
+                _explain=functools.partial(_explain, node, module, params, activation_bytes, formulas, field_in, field_out, how),
             )
         )
     # The input is not a layer: totals count the layers only.
@@ -516,6 +516,8 @@ class ModelSummary:
     rows: tuple[LayerStats, ...] = field(repr=False)  # the input first, then every layer
     totals: Totals = field(default_factory=lambda: Totals(0, 0, 0, 0, 0))
     convention: str = "lecture"  # whose counting rules the MACs and FLOPs follow (conventions.py)
+    #: Where this network is not the one its paper describes (``ModelSpec.paper_differences``).
+    paper_differences: str = ""
 
     @property
     def layers(self) -> tuple[LayerStats, ...]:
@@ -569,6 +571,9 @@ class ModelSummary:
                     "activation_bytes": row.activation_bytes,
                     "receptive_field": row.receptive_field,
                     "jump": row.jump,
+                    "receptive_field_hw": [plain(v) for v in row.receptive_field_hw],
+                    "jump_hw": [plain(v) for v in row.jump_hw],
+                    "gate": row.gate,
                 }
                 for row in self.layers
             ],

@@ -95,11 +95,14 @@ def _sample_images() -> list[Path]:
 
 def _features_screenshot(window: object, options: GuiOptions) -> str | None:
     """--view features: pane 1 shows --model at --select, pane 2 --compare (at --select too if it has it)."""
-    from explorer.core.features import branch_layers
+    from explorer.core.features import UnknownLayerError, select_layer
 
     summary = window.summary  # type: ignore[attr-defined]
-    if options.select and options.select not in summary.graph and branch_layers(summary, options.select) is None:
-        return f"{summary.model} has no layer, Inception module or residual block named {options.select!r}"
+    if options.select:
+        try:
+            select_layer(summary, options.select)
+        except UnknownLayerError as error:
+            return str(error).splitlines()[0]
     if options.images:
         window.features.set_image(options.images[0])  # type: ignore[attr-defined]
     if options.select and (options.select in summary.graph or summary.block(options.select)[0]):

@@ -240,6 +240,8 @@ class FeatureCapture:
     activations: dict[str, Any]  # node name → LayerActivation
     branch: Any | None  # a BranchView when ``layer`` is an Inception module or residual block
     summary: ModelSummary
+    #: The node whose maps stand for ``layer``: itself, a module's output, a branch view's last.
+    shown: str = ""
     notice: str | None = None
 
 
@@ -274,22 +276,17 @@ def layer_names(model: str) -> LayerNames:
 def capture_features(model: str, weights: str | None, image_path: str, layer: str) -> Generator[object, None, FeatureCapture]:
     """Load ``model`` (untrained when its weights are not cached offline) and capture ``layer``.
 
-    A block path (``inception3a``, ``layer1.0``) captures every branch ``branch_layers`` names.
+    A block path (``inception3a``, ``layer1.0``) captures every branch ``branch_layers`` names;
+    any other module path its output node (``features.select_layer``).
     """
     from explorer.core.analysis import analyze
     from explorer.core.errors import ExplorerError
-    from explorer.core.features import branch_layers
+    from explorer.core.features import select_layer
 
     yield ClassifyProgress(0, None, f"Analysing {model}…")
     summary = analyze(model)
-    branch = None
-    if layer in summary.graph:
-        layers = [layer]
-    else:
-        branch = branch_layers(summary, layer)
-        if branch is None:
-            raise ExplorerError(f"{model} has no layer or block named {layer!r}.")
-        layers = list(dict.fromkeys(name for _title, name in branch.items))
+    selection = select_layer(summary, layer)
+    branch, layers = selection.branch, list(selection.nodes)
     runner = shared_runner()
     notice = None
     try:
@@ -314,6 +311,7 @@ def capture_features(model: str, weights: str | None, image_path: str, layer: st
         activations=dict(activations),
         branch=branch,
         summary=summary,
+        shown=selection.shown,
         notice=notice,
     )
 

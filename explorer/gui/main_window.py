@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -571,12 +573,18 @@ class MainWindow(QMainWindow):
 
         papers = sorted({spec.paper for spec in self._specs.values() if spec.paper}, key=lambda p: p.year)
         references = "".join(f"<li>{p.citation()}</li>" for p in papers)
+        differences = "".join(
+            f"<li><code>{spec.name}</code>: {html.escape(spec.paper_differences, quote=False)}</li>"
+            for spec in self._specs.values()
+            if spec.paper_differences
+        )
         QMessageBox.about(
             self,
             "About cnn-explorer",
             f"<h3>cnn-explorer {__version__}</h3><p>See inside the classic convolutional networks: "
             f"shapes, parameters, MACs, memory and receptive fields, with the formula behind each number.</p>"
-            f"<p><b>Papers</b></p><ul>{references}</ul>",
+            f"<p><b>Papers</b></p><ul>{references}</ul>"
+            + (f"<p><b>Where a network here is not its paper's</b></p><ul>{differences}</ul>" if differences else ""),
         )
 
     # --- for tests and screenshot mode --------------------------------------------------------

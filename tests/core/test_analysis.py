@@ -298,7 +298,7 @@ def test_json_schema_is_stable() -> None:
     assert data["convention"] == "lecture"
     assert list(data["layers"][0]) == [
         "name", "type", "inputs", "input_shapes", "output_shape", "params", "trainable_params",
-        "macs", "flops", "activation_bytes", "receptive_field", "jump",
+        "macs", "flops", "activation_bytes", "receptive_field", "jump", "receptive_field_hw", "jump_hw", "gate",
     ]  # fmt: skip
     assert list(data["totals"]) == ["params", "trainable_params", "macs", "flops", "activation_bytes"]
     assert data["layers"][0]["inputs"] == ["input"]

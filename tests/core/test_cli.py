@@ -53,6 +53,7 @@ def test_summary_json_schema(capsys: pytest.CaptureFixture[str]) -> None:
         "name": "features.0", "type": "Conv2d", "inputs": ["input"], "input_shapes": [[3, 227, 227]],
         "output_shape": [64, 56, 56], "params": 23296, "trainable_params": 23296, "macs": 72855552,
         "flops": 145711104, "activation_bytes": 802816, "receptive_field": 11, "jump": 4,
+        "receptive_field_hw": [11, 11], "jump_hw": [4, 4], "gate": None,
     }  # fmt: skip
     assert data["totals"]["params"] == sum(layer["params"] for layer in data["layers"])
 

@@ -267,3 +267,33 @@ def test_filter_tiles_and_histogram() -> None:
     assert filter_tiles(np.zeros((4, 64, 3, 3))) is None
     counts, edges = weight_histogram(weight, bins=4, value_range=(-2, 2))
     assert counts.sum() == weight.size and counts.tolist() == [0, 1, 58, 1] and edges[0] == -2
+
+
+# --- any module path (issue 9, section 5) ---------------------------------------------------------
+
+
+def test_any_module_path_selects_its_output_or_its_branches() -> None:
+    from explorer.core.features import select_layer
+
+    lite0 = analyze("efficientnet_lite0")
+    plain = select_layer(lite0, "_blocks.3")  # no shortcut: the block's output
+    assert plain.branch is None and plain.nodes == ("_blocks.3._bn2",) and plain.shown == "_blocks.3._bn2"
+    residual = select_layer(lite0, "_blocks.4")
+    assert residual.branch is not None and residual.branch.kind == "residual"
+    resnet = analyze("resnet18")
+    assert select_layer(resnet, "layer1").nodes == ("layer1.1.relu:2",)  # a stage of blocks: its output
+    assert select_layer(resnet, "layer1.0").branch is not None
+    assert select_layer(resnet, "conv1").nodes == ("conv1",)
+    googlenet = analyze("googlenet")
+    assert select_layer(googlenet, "inception3a").branch.kind == "inception"
+    assert select_layer(googlenet, "inception3a.branch2").nodes == ("inception3a.branch2.1.relu",)
+    with pytest.raises(UnknownLayerError, match="_blocks.30"):
+        select_layer(lite0, "_blocks.30")
+
+
+def test_features_cli_takes_a_module_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["features", "efficientnet_lite0", str(CAT), "--layers", "_blocks.3", "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert [entry["layer"] for entry in data] == ["_blocks.3._bn2"]
+    assert data[0]["shape"] == [40, 28, 28]

@@ -20,6 +20,7 @@ PARAMETERS: dict[str, tuple[int, int]] = {
     "lenet5": (60_840, 60_000),
     "alexnet_2gpu": (60_965_224, 60_965_224),
     "zfnet": (107_020_712, 107_020_712),
+    "zfnet_paper": (62_357_608, 62_357_608),
     "vgg11": (132_863_336, 132_863_336),
     "vgg11_lrn": (132_863_336, 132_863_336),
     "vgg13": (133_047_848, 133_047_848),
@@ -130,7 +131,9 @@ def test_families_list_the_configurations_in_paper_order() -> None:
         by_family.setdefault(spec.family, []).append(spec.name)
     assert by_family["LeNet"] == ["lenet5"]
     assert by_family["AlexNet"] == ["alexnet", "alexnet_2gpu"]
-    assert by_family["ZFNet"] == ["zfnet"]
+    assert by_family["ZFNet"] == ["zfnet", "zfnet_paper"]
+    assert by_family["GoogLeNet"] == ["googlenet", "googlenet_paper"]
+    assert by_family["ResNet"] == [f"resnet{d}" for d in (18, 34, 50, 101, 152)] + [f"resnet{d}_v1" for d in (50, 101, 152)]
     assert by_family["VGG"] == ["vgg11", "vgg11_lrn", "vgg13", "vgg16_c", "vgg16", "vgg19"]
     assert get_spec("vgg11_lrn").title == "VGG-11 LRN (configuration A-LRN)"
     assert get_spec("vgg16_c").title == "VGG-16 (configuration C, with 1×1 convs)"

@@ -116,3 +116,17 @@ def test_screenshot_of_an_inception_branch_view(tmp_path: Path) -> None:
         capture_output=True, text=True, cwd=ROOT, timeout=300,
     )  # fmt: skip
     assert bad.returncode == 2 and "nope" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_module_without_shortcut_shows_its_output(window, qtbot) -> None:
+    """Issue 9: ``_blocks.3`` of EfficientNet-Lite0 has no shortcut; the pane shows the block's output."""
+    window.open_model("efficientnet_lite0")
+    assert window.wait_idle()
+    window.send_to_features(layer="_blocks.3")
+    assert window.wait_idle(120_000)
+    pane = window.features.panes[0]
+    assert pane.capture.branch is None and pane.capture.layer == "_blocks.3"
+    assert pane.capture.shown == "_blocks.3._bn2" and pane.activation.layer == "_blocks.3._bn2"
+    assert pane.activation.shape == (40, 28, 28)
+    assert "its output, _blocks.3._bn2" in pane.title.text()
+    assert not pane.status.text().startswith("efficientnet_lite0 has no")

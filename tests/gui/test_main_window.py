@@ -165,3 +165,33 @@ def test_a_broken_user_model_file_is_reported_inline(window, qtbot, tmp_path: Pa
     assert window.wait_idle()
     assert "SyntaxError" in window.catalogue.message.text() and "broken.py:2" in window.catalogue.message.text()
     assert window.summary is not None  # the previous analysis is still shown
+
+
+def test_panel_shows_both_axes_and_the_gate(window, qtbot) -> None:
+    """Issue 9: non-square fields as H × W; a squeeze-excitation gate named on every node after it."""
+    window.open_model("resnet50", "3x97x131")
+    assert window.wait_idle()
+    window.select("avgpool")
+    text = window.panel.toPlainText()
+    assert "523 × 555 px (H × W)" in text
+    assert "H: RF = 427 + (4 − 1) × 32 = 523 px; W: RF = 427 + (5 − 1) × 32 = 555 px" in text
+    window.open_model("efficientnet_b0")
+    assert window.wait_idle()
+    window.select("features.2.0.block.1.0")
+    text = window.panel.toPlainText()
+    assert "RF = 7 + (3 − 1) × 2 = 11 px; jump = 2 × 2 = 4" in text
+    assert "the whole image, through the gate features.1.0.block.1.mul" in text
+    model = window.table.model
+    rf_column = next(i for i, column in enumerate(model.columns) if column.header == "RF")
+    row = model.row_of("features.2.0.block.1.0")
+    assert model.data(model.index(row, rf_column)) == "11*"  # the table's gate marker
+
+
+def test_paper_differences_in_the_catalogue_and_compare(window, qtbot) -> None:
+    choose(window, qtbot, "resnet50")
+    tooltip = window.catalogue._find("resnet50").data(Qt.ItemDataRole.ToolTipRole)
+    assert "<b>Not the paper's:</b> torchvision's ResNet v1.5" in tooltip
+    window.compare_models("resnet50", "resnet50_v1")
+    assert window.wait_idle()
+    notes = window.compare.paper_notes
+    assert not notes.isHidden() and "4.09 GMACs against the paper's 3.8" in notes.text()

@@ -322,7 +322,8 @@ def test_compare_shows_both_totals_and_the_stages(qtbot, compare: CompareView, a
     assert table.rowCount() == len(expected.pairs) == 9
     assert [table.item(r, 0).text() for r in range(table.rowCount())] == [p.label for p in expected.pairs]
     six = [p.label for p in expected.pairs].index("6×6")
-    assert [table.item(six, c).text() for c in range(1, 9)] == ["256", "2", "0", "92.2 k", "512", "1", "0", "73.7 k"]
+    # AlexNet's 6×6 stage: pool5's 82,944 MACs; its avgpool (6×6 → 6×6, the identity) costs nothing.
+    assert [table.item(six, c).text() for c in range(1, 9)] == ["256", "2", "0", "82.9 k", "512", "1", "0", "73.7 k"]
     head = table.rowCount() - 1
     assert table.item(head, 3).text() == "58.6 M" and table.item(head, 7).text() == "96.4 M"
     assert table.item(head, 3).toolTip() == f"{expected.pairs[-1].a.params:,} parameters"

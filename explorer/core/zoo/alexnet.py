@@ -32,6 +32,9 @@ register(
         weight_sources=torchvision_weight_sources("alexnet"),
         notes="torchvision's one-tower variant (64-192-384-256-256 filters, no LRN). "
         "Default input 3×227×227, as in the lecture table.",
+        paper_differences="torchvision's single-tower AlexNet, the variant of Krizhevsky's \"One weird trick\" "
+        "(2014): 64-192-384-256-256 filters and no LRN, where the 2012 paper has 96-256-384-384-256 split over "
+        "two GPUs with LRN (alexnet_2gpu is the paper's): 61.1 M parameters against 61.0 M.",
         torchvision_name="alexnet",
     )
 )

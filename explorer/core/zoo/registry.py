@@ -73,6 +73,9 @@ class ModelSpec:
     input_shape: InputShape = DEFAULT_INPUT_SHAPE
     weight_sources: tuple[WeightSource, ...] = ()
     notes: str = ""
+    #: Where this network is not the one its paper describes, and what that does to the numbers:
+    #: shown with them (``summary``'s header, the catalogue's paper tooltip, the compare view).
+    paper_differences: str = ""
     #: The torchvision builder this spec wraps, if any (module paths and state dicts match it).
     torchvision_name: str | None = None
 

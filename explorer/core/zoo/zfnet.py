@@ -77,5 +77,76 @@ register(
         "stride 2 instead of 11×11 stride 4, and conv3, conv4, conv5 have 512, 1024 and 512 filters "
         "instead of 384, 384 and 256. The ZF paper's stride-2 conv2 is not applied, so the last "
         "feature maps are 12×12 and the adaptive average pooling brings them to 6×6.",
+        paper_differences="The lecture's ZFNet, not the paper's Fig. 3: conv1 has 64 filters (the paper 96), conv2 "
+        "stride 1 (the paper 2, so the maps stay twice as large), conv3-5 512-1024-512 filters (the paper "
+        "384-384-256; the wider ones are from its Table 3 experiments), no contrast normalisation. "
+        "zfnet_paper is Fig. 3's network.",
+    )
+)
+
+
+class ZFNetPaper(nn.Module):
+    """Fig. 3 of the paper, in torchvision's AlexNet layout (``features``, ``avgpool``, ``classifier``).
+
+    224 → conv1 96 @ 7×7/2 → 110 → 3×3/2 max-pool → 55 → conv2 256 @ 5×5/2 → 26 → 3×3/2 max-pool
+    → 13 → conv3 384, conv4 384, conv5 256 @ 3×3 → 13 → 3×3/2 max-pool → 6, then 4096, 4096, 1000.
+    """
+
+    def __init__(self, *, num_classes: int = 1000, dropout: float = 0.5) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 96, kernel_size=7, stride=2, padding=1),  # 224 → 110
+            nn.ReLU(inplace=True),
+            # Caffe's pooling rounds up (ceil_mode), which is how Fig. 3 gets 55 from 110 and 13 from 26.
+            nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True),
+            # The paper's "contrast normalisation across feature maps"; AlexNet's LRN stands in for it.
+            nn.LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0),
+            nn.Conv2d(96, 256, kernel_size=5, stride=2),  # 55 → 26
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True),
+            nn.LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0),
+            nn.Conv2d(256, 384, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(384, 384, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(384, 256, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True),  # 13 → 6
+        )
+        # The identity at 224×224 (6×6 → 6×6, no cost); other inputs are brought to 6×6 for the classifier.
+        self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
+        self.classifier = nn.Sequential(
+            nn.Dropout(p=dropout),
+            nn.Linear(256 * 6 * 6, 4096),
+            nn.ReLU(inplace=True),
+            nn.Dropout(p=dropout),
+            nn.Linear(4096, 4096),
+            nn.ReLU(inplace=True),
+            nn.Linear(4096, num_classes),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.features(x)
+        x = self.avgpool(x)
+        x = torch.flatten(x, 1)
+        return self.classifier(x)
+
+
+def zfnet_paper(*, num_classes: int = 1000, dropout: float = 0.5) -> nn.Module:
+    return ZFNetPaper(num_classes=num_classes, dropout=dropout)
+
+
+register(
+    ModelSpec(
+        name="zfnet_paper",
+        family="ZFNet",
+        title="ZFNet (the paper's Fig. 3)",
+        builder=zfnet_paper,
+        paper=ZFNET_PAPER,
+        input_shape=(3, 224, 224),
+        notes="The network of the paper's Fig. 3: conv1 96 filters 7×7 stride 2, conv2 256 filters 5×5 "
+        "stride 2, conv3-5 384-384-256 filters 3×3, 3×3 stride-2 max-pooling (rounding up, as Caffe) after "
+        "conv1, conv2 and conv5, LRN after the first two poolings (for the paper's contrast normalisation). "
+        "Feature maps 110, 55, 26, 13, 13, 13, 6 as in the figure.",
     )
 )

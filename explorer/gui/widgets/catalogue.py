@@ -122,6 +122,8 @@ class Catalogue(QWidget):
         lines.append(f"Input {shape_text(spec.input_shape)}")
         if spec.notes:
             lines.append(spec.notes)
+        if spec.paper_differences:
+            lines.append(f"<b>Not the paper's:</b> {spec.paper_differences}")
         item.setToolTip("<br>".join(lines))
         return item
 

@@ -118,6 +118,12 @@ class CompareView(QWidget):
                 self.totals_grid.addWidget(cell, row, column)
             self.total_labels[key] = cells
         self.totals_grid.setColumnStretch(4, 1)
+        # Where a network is not its paper's, which moves the numbers above (ModelSpec.paper_differences).
+        self.paper_notes = QLabel("", self)
+        self.paper_notes.setWordWrap(True)
+        self.paper_notes.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.paper_notes.setVisible(False)
+        self.paper_notes.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
 
         self.stage_table = QTableWidget(0, 1 + 2 * (len(self.STAGE_HEADERS) - 1) + 1, self)
         self.stage_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -168,6 +174,7 @@ class CompareView(QWidget):
         layout.setSpacing(8)
         layout.addLayout(pickers)
         layout.addWidget(self.totals_frame)
+        layout.addWidget(self.paper_notes)
         layout.addWidget(self.stage_caption)
         layout.addWidget(self.stage_table)
         layout.addWidget(self.stage_charts, 1)
@@ -270,6 +277,13 @@ class CompareView(QWidget):
         self.title_a.setToolTip(a.model)
         self.title_b.setToolTip(b.model)
         muted = self._muted_colour()
+        notes = [
+            f"<b>{tag}</b> {html.escape(summary.model)} is not the paper's: {html.escape(summary.paper_differences, quote=False)}"
+            for tag, summary in (("A", a), ("B", b))
+            if summary.paper_differences and (tag == "A" or summary.model != a.model)
+        ]
+        self.paper_notes.setText(f"<span style='color:{muted}'>" + "<br>".join(notes) + "</span>")
+        self.paper_notes.setVisible(bool(notes))
         cells = self.total_labels["input"]
         cells[0].setText(shape_text(a.input_shape))
         cells[1].setText(shape_text(b.input_shape))

@@ -580,13 +580,14 @@ class FeaturePane(QFrame):
         self.close_channel()
         untrained = not capture.pretrained
         self.badge.setVisible(untrained)
-        if capture.branch is None:
-            self.activation = capture.activations[capture.layer]
-        else:
-            last = capture.branch.items[-1][1]
-            self.activation = capture.activations[last]
+        self.activation = capture.activations[capture.shown or capture.layer]
         shape = "×".join(str(s) for s in self.activation.shape)
-        kind = f" ({capture.branch.kind} block)" if capture.branch is not None else ""
+        if capture.branch is not None:
+            kind = f" ({capture.branch.kind} block)"
+        elif capture.shown and capture.shown != capture.layer:
+            kind = f" (its output, {capture.shown})"
+        else:
+            kind = ""
         self.title.setText(f"<b>{capture.layer}</b>{kind} · {shape} · <i>{capture.weights_label}</i>")
         self.title.setToolTip(f"{capture.model} · {Path(capture.image).name}")
         self._set_status(capture.notice or f"{capture.model} on {Path(capture.image).name}")

@@ -110,8 +110,9 @@ class LayerPanel(QTextBrowser):
                     ("FLOPs", f"{row.flops:,}"),
                     ("counted as", html.escape(_convention_title(summary))),
                     ("activation memory", f"{row.activation_bytes:,} B = {_kb(row.activation_bytes)}"),
-                    ("receptive field", f"{self._axes(row.receptive_field_hw)} px"),
+                    ("receptive field", f"{self._axes(row.receptive_field_hw)} px" + (" (H × W)" if len(set(row.receptive_field_hw)) > 1 else "")),
                     ("jump (cumulative stride)", self._axes(row.jump_hw)),
+                    *self._gate(row),
                 ]
             )
             + "</table>",
@@ -162,7 +163,17 @@ class LayerPanel(QTextBrowser):
         return [(key.replace("_", " "), html.escape(_value(value))) for key, value in params.items()]
 
     @staticmethod
-    def _axes(values: Sequence[int]) -> str:
+    def _axes(values: Sequence[Any]) -> str:
+        from explorer.core.receptive import number_text  # pure Python, but keep the GUI's imports light
+
         if not values:
             return "1"
-        return str(values[0]) if len(set(values)) == 1 else " × ".join(str(v) for v in values)
+        shown = [number_text(v) for v in values]
+        return shown[0] if len(set(shown)) == 1 else " × ".join(shown)
+
+    @staticmethod
+    def _gate(row: LayerStats) -> list[tuple[str, str]]:
+        if row.gate is None:
+            return []
+        through = "its own gate" if row.gate == row.name else f"the gate <code>{html.escape(row.gate)}</code>"
+        return [("also sees", f"the whole image, through {through} (a squeeze-excitation scale, pooled over the whole map)")]

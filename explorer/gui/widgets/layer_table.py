@@ -83,6 +83,11 @@ _RAW: dict[str, tuple[Callable[[LayerStats], Any], str | None]] = {
     "jump": (lambda r: r.jump, "receptive field"),
 }
 _NUMERIC = {"params", "MACs", "FLOPs", "memory KB", "RF", "jump"}
+_HEADER_TIPS = {
+    "RF": "Receptive field in input pixels, H×W where the axes differ. "
+    "* the layer also sees the whole image, through a squeeze-excitation gate.",
+    "jump": "Jump: the distance on the input between neighbouring units (the cumulative stride), H×W where they differ.",
+}
 
 
 class LayerTableModel(QAbstractTableModel):
@@ -166,6 +171,8 @@ class LayerTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole and ("MACs" in column.header or "FLOPs" in column.header):
             convention = self._summary.convention if self._summary is not None else "lecture"
             return f"{column.header} as the {convention} convention counts them (the status bar's “Count as”)"
+        if role == Qt.ItemDataRole.ToolTipRole and column.header in _HEADER_TIPS:
+            return _HEADER_TIPS[column.header]
         return None
 
     def data(self, index: _AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
