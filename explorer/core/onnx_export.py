@@ -257,7 +257,8 @@ def _model_with_file(name: str, path: str) -> tuple[nn.Module, str]:
     from explorer.core.zoo import get_spec
 
     model = get_spec(name).build()
-    apply_state_dict(model, load_state_dict_file(path))
+    state = load_state_dict_file(path, expected=model.state_dict(), model_name=name)
+    apply_state_dict(model, state, model_name=name, source=f"The weights in {Path(path).name}")
     return model, f"file {Path(path).name}"
 
 
