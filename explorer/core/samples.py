@@ -38,10 +38,14 @@ def resource_file(relative: str) -> Path:
     return path
 
 
+def sample_folder() -> Path:
+    """The folder of the sample photos (the GUI's file dialogs open there)."""
+    return resources_folder() / SAMPLE_FOLDER
+
+
 def sample_images() -> list[Path]:
     """The bundled sample photos, sorted by name."""
-    folder = resources_folder() / SAMPLE_FOLDER
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
+    return sorted(p for p in sample_folder().iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
 
 
 def sample_image(name: str = DEFAULT_SAMPLE) -> Path:

@@ -73,9 +73,9 @@ def run(options: GuiOptions) -> int:
 
 
 def _sample_images() -> list[Path]:
-    from explorer.gui.jobs import SAMPLE_IMAGES
+    from explorer.core.samples import sample_images
 
-    return sorted(SAMPLE_IMAGES.iterdir())
+    return sample_images()
 
 
 def _features_screenshot(window: object, options: GuiOptions) -> str | None:

@@ -12,12 +12,16 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtGui import QImage
 
+from explorer.core.samples import sample_folder
+from explorer.core.usercode import is_user_reference
+
 if TYPE_CHECKING:
     from explorer.core.runner import Classification, ModelRunner
     from explorer.core.stats import ModelSummary
     from explorer.core.zoo.registry import ModelSpec
 
-SAMPLE_IMAGES = Path(__file__).resolve().parents[2] / "resources" / "images"
+#: The bundled sample photos' folder (through the one accessor, so an installed wheel finds them).
+SAMPLE_IMAGES = sample_folder()
 THUMBNAIL_SIZE = 150
 
 
@@ -32,11 +36,6 @@ def load_catalogue() -> Catalogue:
     from explorer.core.zoo import list_specs
 
     return Catalogue(tuple(list_specs(include_torchvision=True)), describe_device(pick_device()))
-
-
-def is_user_reference(name: str) -> bool:
-    path, sep, factory = name.rpartition(":")
-    return bool(sep) and path.endswith(".py") and factory.isidentifier()
 
 
 def analyse(name: str, input_shape: str | None, mode: str) -> Generator[str, None, ModelSummary]:

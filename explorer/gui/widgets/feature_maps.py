@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from explorer.core.samples import DEFAULT_SAMPLE
 from explorer.gui import jobs
 from explorer.gui.workers import TaskRunner
 
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
 PAGE_SIZE = 256
 PADDING = 1
 COLORMAP = "viridis"
-DEFAULT_IMAGE = jobs.SAMPLE_IMAGES / "cat-chelsea.png"
+DEFAULT_IMAGE = jobs.SAMPLE_IMAGES / DEFAULT_SAMPLE
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp);;All files (*)"
 NORMALISE_MODES = (("per channel", "channel"), ("per layer", "layer"))
 
