@@ -23,7 +23,7 @@ from explorer.core.errors import ExplorerError
 
 #: Staging entries (files and folders) of the project's own writers: ``.NAME.cnn-explorer-PID-RANDOM``.
 STAGING_MARK = "cnn-explorer"
-_STAGING_NAME = re.compile(rf"^\..+\.{STAGING_MARK}-(?P<pid>\d+)-[A-Za-z0-9_]+(?:\.partial)?$")
+_STAGING_NAME = re.compile(rf"^\..+\.{STAGING_MARK}-(?P<pid>\d+)-[A-Za-z0-9_]*(?:\.partial(?:\.\w+)?)?$")
 #: A staging entry older than this is stale even if a process with its id runs (ids get reused).
 STALE_AFTER_S = 6 * 3600.0
 
@@ -97,7 +97,10 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[Path]:
     target = Path(path).expanduser()
     folder = target.parent if str(target.parent) else Path(".")
     try:
-        handle, staged_name = tempfile.mkstemp(dir=folder, prefix=staging_name(target.name), suffix=".partial")
+        # The target's suffix last, so writers that pick the format by it (Pillow, Qt) still do.
+        handle, staged_name = tempfile.mkstemp(
+            dir=folder, prefix=staging_name(target.name), suffix=f".partial{target.suffix}"
+        )
     except OSError as error:
         raise OutputError(f"Cannot write {target}: {_reason(error)}.") from None
     os.close(handle)

@@ -1,4 +1,13 @@
-"""QApplication bootstrap, the exception hook, and ``--screenshot`` mode."""
+"""QApplication bootstrap, the exception hook, the app icon, ``--screenshot`` mode, and an orderly exit.
+
+An orderly exit: every top-level widget is deleted while Python is still whole, before
+``run`` returns. Left to the interpreter's teardown, PySide's exit handler
+(``PySide::destroyQCoreApplication``) deletes the remaining wrapped objects in no particular
+order; a pyqtgraph or graph-view item's destructor then calls back into a Python override
+(``boundingRect``) whose object is half destroyed, and shiboken's error path crashed with SIGSEGV
+(``PepException_GetArgs`` in ``storePythonOverrideErrorOrPrint``; a core dump of the test run shows
+it). With nothing left for that handler to delete, the process exits 0.
+"""
 
 from __future__ import annotations
 
@@ -41,18 +50,77 @@ def _install_excepthook() -> None:
     sys.excepthook = hook
 
 
+def app_icon() -> object:
+    """The app's icon: the SVG (Qt scales it) and every bundled PNG size."""
+    from PySide6.QtGui import QIcon
+
+    from explorer.core.samples import resources_folder
+
+    folder = resources_folder() / "icons"
+    icon = QIcon()
+    for png in sorted(folder.glob("cnn-explorer-*.png")):
+        icon.addFile(str(png))
+    icon.addFile(str(folder / "cnn-explorer.svg"))
+    return icon
+
+
 def _application() -> object:
     from PySide6.QtCore import QCoreApplication
+    from PySide6.QtGui import QGuiApplication
     from PySide6.QtWidgets import QApplication
+
+    from explorer.desktop import APP_ID
 
     QCoreApplication.setOrganizationName(ORGANISATION)
     QCoreApplication.setApplicationName(APPLICATION)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setStyle("Fusion")  # the same look everywhere; follows the system's light/dark palette
+    QGuiApplication.setDesktopFileName(APP_ID)  # Wayland and the task bar match the desktop entry's icon
+    app.setWindowIcon(app_icon())
     return app
 
 
+def delete_widgets() -> None:
+    """Delete every parentless widget now, while Python can still run their overrides (see the module docstring).
+
+    In an order that holds: each graphics view on its own first, while the rest of its window
+    is intact (a pyqtgraph scene torn down together with its window's other children crashed in
+    a QGraphicsWidget destructor); then the windows; then the top-level menus, last because a
+    pyqtgraph ViewBox deleted after the context menu it holds crashes too. Windows that have a
+    parent (a combo box's popup, a tooltip) go with their parent.
+    """
+    from PySide6.QtCore import QCoreApplication, QEvent, QThreadPool
+    from PySide6.QtWidgets import QApplication, QGraphicsView, QMenu
+    from shiboken6 import isValid
+
+    def flush() -> None:
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+
+    def roots(*, menus: bool) -> list[object]:
+        return [
+            w for w in QApplication.topLevelWidgets() if isValid(w) and w.parent() is None and isinstance(w, QMenu) == menus
+        ]
+
+    QThreadPool.globalInstance().waitForDone(30_000)  # a worker's queued results must not outlive their receivers
+    QCoreApplication.processEvents()
+    for root in roots(menus=False):
+        for view in root.findChildren(QGraphicsView) if isValid(root) else []:
+            if isValid(view):  # (deleting one view can take another's helpers with it)
+                view.deleteLater()
+                flush()
+    for menus in (False, True):
+        for widget in roots(menus=menus):
+            if isValid(widget):
+                widget.close()
+                widget.deleteLater()
+        flush()
+    QCoreApplication.processEvents()
+
+
 def run(options: GuiOptions) -> int:
+    from explorer.core.console import quiet_libraries
+
+    quiet_libraries()
     if options.screenshot is not None and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     app = _application()
@@ -61,15 +129,27 @@ def run(options: GuiOptions) -> int:
 
     from explorer.gui.main_window import MainWindow
 
-    if options.screenshot is not None:
-        # A screenshot neither reads nor writes the user's saved layout.
-        settings = QSettings(str(Path(tempfile.mkdtemp()) / "screenshot.ini"), QSettings.Format.IniFormat)
-        return _screenshot(MainWindow(settings), options)
-    window = MainWindow()
-    if options.model:
-        window._request = (options.model, options.input_shape, options.mode)
-    window.show()
-    return app.exec()
+    try:
+        if options.screenshot is not None:
+            # A screenshot neither reads nor writes the user's saved layout, and leaves no folder behind.
+            with tempfile.TemporaryDirectory(prefix="cnn-explorer-screenshot-") as folder:
+                settings = QSettings(str(Path(folder) / "screenshot.ini"), QSettings.Format.IniFormat)
+                try:
+                    return _screenshot(MainWindow(settings), options)
+                finally:
+                    delete_widgets()
+                    # Destroyed (and so synced) now, inside the folder: left to the garbage
+                    # collector, QSettings would write the file again, recreating the folder.
+                    import shiboken6
+
+                    shiboken6.delete(settings)
+        window = MainWindow()
+        if options.model:
+            window.request_model(options.model, options.input_shape, options.mode)
+        window.show()
+        return app.exec()
+    finally:
+        delete_widgets()
 
 
 def _sample_images() -> list[Path]:
@@ -162,9 +242,15 @@ def _screenshot(window: object, options: GuiOptions) -> int:
     for _ in range(3):
         QApplication.processEvents()
     image = window.grab()
-    options.screenshot.parent.mkdir(parents=True, exist_ok=True)
-    if not image.save(str(options.screenshot)):
-        print(f"cnn-explorer: error: cannot write {options.screenshot}", file=sys.stderr)
+    from explorer.core.errors import ExplorerError
+    from explorer.core.paths import atomic_write
+
+    try:
+        with atomic_write(options.screenshot) as staged:  # a failure leaves no partial PNG
+            if not image.save(str(staged), "PNG"):
+                raise ExplorerError(f"Qt could not write {options.screenshot}.")
+    except ExplorerError as error:
+        print(f"cnn-explorer: error: {error}", file=sys.stderr)
         return 2
     print(options.screenshot)
     return 0

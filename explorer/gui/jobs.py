@@ -179,11 +179,18 @@ def classify(paths: Sequence[str], columns: Sequence[tuple[str, str | None]]) ->
             notice = f"{model}: {str(error).splitlines()[0]} Using untrained weights."
             weights = "untrained"
             yield from _progress(runner.load(model, weights))
-        results = iter((yield from _progress(runner.classify(model, [i.path for i in good], weights=weights))))
-        crops = {i.path: pil_to_qimage(runner.preprocess(model, i.path, weights)[0]) for i in good}
+        results = (yield from _progress(runner.classify(model, [i.path for i in good], weights=weights)))
+        by_path = {image.path: result for image, result in zip(good, results, strict=True)}
+        crops: dict[str, QImage] = {}
+        for path, result in by_path.items():
+            if result.error is None:  # an image this model could not take has its error, not a crop
+                try:
+                    crops[path] = pil_to_qimage(runner.preprocess(model, path, weights)[0])
+                except ExplorerError:
+                    pass
         yield ClassifyColumn(
             column,
-            tuple(next(results) if image.error is None else None for image in images),
+            tuple(by_path.get(image.path) if image.error is None else None for image in images),
             tuple(crops.get(image.path) for image in images),
             notice,
         )

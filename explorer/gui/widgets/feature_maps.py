@@ -505,7 +505,19 @@ class FeaturePane(QFrame):
         return self.grid.image_item.image
 
     def save_png(self, path: str | Path) -> bool:
-        """The current grid (or the branch grids) as a PNG, at screen resolution."""
+        """The current grid (or the branch grids) as a PNG, at screen resolution, written atomically."""
+        from explorer.core.errors import ExplorerError
+        from explorer.core.paths import atomic_write
+
+        try:
+            with atomic_write(path) as staged:
+                if not self._render_png(staged):
+                    raise ExplorerError("nothing to save")
+        except ExplorerError:
+            return False
+        return True
+
+    def _render_png(self, path: str | Path) -> bool:
         widget = self.branch_host if self.branch_area.isVisible() or self.branch_grids else self.grid
         if self.branch_grids:
             widget = self.branch_area.widget()
