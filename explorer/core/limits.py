@@ -53,12 +53,32 @@ class ForwardMemory:
     bytes: int
 
 
+#: Elementwise functional ops, which may write into an input (``out += identity`` traces as add):
+#: only their inputs are sure to be alive, so a lower bound counts only those.
+_MAYBE_IN_PLACE_OPS = frozenset({"add", "iadd", "add_", "mul", "imul", "mul_", "sub", "isub", "sub_", "relu", "relu_"})
+
+
+def _in_place(summary: ModelSummary, row: object) -> bool:
+    node = row.node  # type: ignore[attr-defined]
+    if node.op in _MAYBE_IN_PLACE_OPS:
+        return True
+    try:
+        module = summary.graph.module(node)
+    except (AttributeError, KeyError):
+        return False
+    return bool(getattr(module, "inplace", False))
+
+
 def largest_layer(summary: ModelSummary) -> ForwardMemory:
-    """The layer whose inputs and output together are largest (batch 1, fp32)."""
+    """The layer whose inputs and output together are largest (batch 1, fp32).
+
+    A layer that may work in place (``ReLU(inplace=True)``, ``+=``) counts its inputs only, so
+    the figure stays a lower bound of the forward pass's peak.
+    """
     best = ForwardMemory("input", BYTES_PER_ELEMENT * _elements(tuple(summary.input_shape)))
     for row in summary.layers:
-        inputs = sum(_elements(tuple(shape)) for shape in row.input_shapes)
-        needed = BYTES_PER_ELEMENT * inputs + row.activation_bytes
+        inputs = BYTES_PER_ELEMENT * sum(_elements(tuple(shape)) for shape in row.input_shapes)
+        needed = inputs if _in_place(summary, row) else inputs + row.activation_bytes
         if needed > best.bytes:
             best = ForwardMemory(row.name, needed)
     return best

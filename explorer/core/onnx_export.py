@@ -255,12 +255,15 @@ def export_one(
     example = _example_input(shape, 2 if options.dynamic_batch else 1)
     safe_name = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(name).name)
     target = target_folder / f"{safe_name}.onnx"
-    with staging_folder(target_folder, target.name) as staging, usercode.guard(name, "the export"):
+    with staging_folder(target_folder, target.name) as staging, _folder_must_stay(target_folder):
         yield progress("export", f"{name}: exporting with torch.onnx (dynamo), opset {options.opset}")
         staged = staging / target.name
         dynamic = ({0: torch.export.Dim("batch", min=1, max=4096)},) if options.dynamic_batch else None
         try:
-            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), torch.no_grad():
+            with (
+                contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), torch.no_grad(),
+                usercode.guard(name, "the export"),
+            ):  # fmt: skip
                 program = torch.onnx.export(
                     model, (example,), dynamo=True, opset_version=options.opset, dynamic_shapes=dynamic,
                     input_names=["input"], output_names=["logits"], verbose=False,
@@ -293,7 +296,8 @@ def export_one(
         if options.verify:
             yield progress("verify", f"{name}: comparing onnxruntime with PyTorch")
             try:
-                parity = _verify(staged, model, shape, options)
+                with usercode.guard(name, "the onnxruntime check"):
+                    parity = _verify(staged, model, shape, options)
             except ExplorerError:
                 raise
             except MemoryError:
@@ -316,6 +320,17 @@ def export_one(
         op_types=MappingProxyType(dict(op_types.most_common())), parity=tuple(parity),
         seconds=time.perf_counter() - started, weights=label, input_shape=shape, dynamic_batch=options.dynamic_batch,
     )  # fmt: skip
+
+
+@contextlib.contextmanager
+def _folder_must_stay(folder: Path) -> Generator[None, None, None]:
+    """Any failure while the output folder has vanished is reported as that, not as what it broke."""
+    try:
+        yield
+    except Exception:
+        if not folder.is_dir():
+            raise OutputError(f"{folder} was removed during the export; nothing was written.") from None
+        raise
 
 
 def _verify(staged: Path, model: nn.Module, shape: Shape, options: ExportOptions) -> list[Parity]:

@@ -44,6 +44,9 @@ def check_output_folder(folder: str | os.PathLike[str], *, option: str = "--out"
     except OSError as error:  # a path component that is a file, a name too long…
         raise OutputError(f"Output folder {path} cannot be used: {_reason(error)}.") from None
     if not exists:
+        blocking = next((parent for parent in path.parents if parent.exists()), None)
+        if blocking is not None and not blocking.is_dir():
+            raise OutputError(f"Output folder {path} cannot be used: {blocking} is a file.")
         raise OutputError(f"Output folder {path} does not exist.", hint=f"Create it first, or choose another {option}.")
     if not is_dir:
         raise OutputError(f"Output folder {path} is a file, not a folder.")
