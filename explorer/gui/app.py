@@ -50,6 +50,21 @@ def _install_excepthook() -> None:
     sys.excepthook = hook
 
 
+#: What Qt's offscreen platform says about window-manager requests it has no window manager for.
+_OFFSCREEN_CHATTER = ("This plugin does not support propagateSizeHints", "This plugin does not support raise")
+
+
+def _quiet_offscreen_platform() -> None:
+    """Screenshots run offscreen: keep stderr to the project's own lines (and Qt's real warnings)."""
+    from PySide6.QtCore import qInstallMessageHandler
+
+    def handler(_kind: object, _context: object, message: str) -> None:
+        if not message.startswith(_OFFSCREEN_CHATTER):
+            print(message, file=sys.stderr)
+
+    qInstallMessageHandler(handler)
+
+
 def app_icon() -> object:
     """The app's icon: the SVG (Qt scales it) and every bundled PNG size."""
     from PySide6.QtGui import QIcon
@@ -123,6 +138,8 @@ def run(options: GuiOptions) -> int:
     quiet_libraries()
     if options.screenshot is not None and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    if options.screenshot is not None and os.environ.get("QT_QPA_PLATFORM") == "offscreen":
+        _quiet_offscreen_platform()
     app = _application()
     _install_excepthook()
     from PySide6.QtCore import QSettings
