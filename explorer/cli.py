@@ -205,8 +205,9 @@ def _split_model_and_images(inputs: list[str]) -> tuple[str, list[str]]:
     try:
         get_spec(first)
     except ExplorerError as error:
-        looks_like_a_path = Path(first).exists() or Path(first).suffix or "/" in first or os.sep in first
-        if not rest or looks_like_a_path or not error.hint or not error.hint.startswith("Did you mean"):
+        looks_like_a_path = Path(first).exists() or bool(Path(first).suffix) or "/" in first or os.sep in first
+        misspelt_model = bool(error.hint and error.hint.startswith("Did you mean"))
+        if looks_like_a_path or not misspelt_model:
             return DEFAULT_CLASSIFIER, inputs
         raise
     if not rest:

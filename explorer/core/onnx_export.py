@@ -16,6 +16,7 @@ import collections
 import contextlib
 import io
 import os
+import re
 import time
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -410,6 +411,9 @@ def run_to_end(generator: Generator[Any, None, Any]) -> Any:
         return stop.value
 
 
+_TERMINAL_COLOURS = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
+    text = _TERMINAL_COLOURS.sub("", str(error)).strip()  # torch.export colours its messages
     return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__

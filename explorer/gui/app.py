@@ -1,12 +1,13 @@
 """QApplication bootstrap, the exception hook, the app icon, ``--screenshot`` mode, and an orderly exit.
 
-An orderly exit: every top-level widget is deleted while Python is still whole, before
-``run`` returns. Left to the interpreter's teardown, PySide's exit handler
+An orderly exit: every widget is deleted by ``delete_widgets``, while Python is still whole,
+before ``run`` returns. Left to the interpreter's teardown, PySide's exit handler
 (``PySide::destroyQCoreApplication``) deletes the remaining wrapped objects in no particular
-order; a pyqtgraph or graph-view item's destructor then calls back into a Python override
-(``boundingRect``) whose object is half destroyed, and shiboken's error path crashed with SIGSEGV
-(``PepException_GetArgs`` in ``storePythonOverrideErrorOrPrint``; a core dump of the test run shows
-it). With nothing left for that handler to delete, the process exits 0.
+order; a pyqtgraph item's destructor then called back into a Python override whose object was
+half destroyed, and shiboken's error path crashed with SIGSEGV (``PepException_GetArgs`` in
+``storePythonOverrideErrorOrPrint``, in a core dump of the test run). With nothing left for that
+handler to delete, the process exits 0. (The other cause of that crash, PySide6 6.12.0's lost
+references to ``True``, is excluded in pyproject.toml; tests/gui/test_qt_binding.py.)
 """
 
 from __future__ import annotations
