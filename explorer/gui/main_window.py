@@ -430,11 +430,14 @@ class MainWindow(QMainWindow):
     def _user_code_started(self, reference: str) -> None:
         self._running_user_code = reference
         self.stop_user_code.show()
+        self.catalogue.show_message(f"Running the code of {Path(reference.rpartition(':')[0]).name}…", error=False)
         self.statusBar().showMessage(f"Running the code of {reference}…")
 
     def _user_code_finished(self) -> None:
         if not (self.analysis.busy or self.user_model_runner.busy):
             self.stop_user_code.hide()
+            if self.statusBar().currentMessage().startswith("Running the code of"):
+                self.statusBar().clearMessage()
 
     def _stop_user_code(self) -> None:
         """Cancel the jobs running a user's model code; a loop that never returns is interrupted."""
@@ -442,6 +445,7 @@ class MainWindow(QMainWindow):
         self.user_model_runner.cancel()
         self.analysis.cancel()
         self.stop_user_code.hide()
+        self.statusBar().showMessage(f"Stopped the code of {reference}.", 8000)
         self.catalogue.show_message(f"Stopped the code of {reference}.")
         if self.summary is not None:
             self.catalogue.select(self.summary.model, emit=False)
