@@ -375,9 +375,10 @@ def _cmd_gui(args: argparse.Namespace) -> int:
         raise ExplorerError(f"--size {args.size} is out of range: 64 to 16384 pixels each way.")
     if args.screenshot is not None:
         # Checked here, before the window: a screenshot of another model than asked would be a lie.
-        from explorer.core.paths import check_output_file
+        from explorer.core.paths import check_output_file, prepare_output_folder
         from explorer.core.zoo import get_spec
 
+        prepare_output_folder(args.screenshot.parent, option="--screenshot folder")
         check_output_file(args.screenshot)
         for name in filter(None, (args.model, args.compare)):
             get_spec(name)

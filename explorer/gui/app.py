@@ -165,9 +165,32 @@ def run(options: GuiOptions) -> int:
         if options.model:
             window.request_model(options.model, options.input_shape, options.mode)
         window.show()
+        _quit_on_termination_signals(app)
         return app.exec()
     finally:
         delete_widgets()
+
+
+def _quit_on_termination_signals(app: object) -> None:
+    """Ctrl+C, SIGTERM and SIGHUP close the window in order (exit code 128 + the signal).
+
+    Python runs signal handlers only between bytecodes, and Qt's event loop runs none while it
+    waits; a timer gives the handler its chance within a quarter of a second.
+    """
+    import signal
+
+    from PySide6.QtCore import QTimer
+
+    def leave(signum: int, _frame: object) -> None:
+        app.exit(128 + signum)  # type: ignore[attr-defined]
+
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        number = getattr(signal, name, None)
+        if number is not None:
+            signal.signal(number, leave)
+    heartbeat = QTimer(app)  # type: ignore[arg-type]
+    heartbeat.timeout.connect(lambda: None)
+    heartbeat.start(250)
 
 
 def _sample_images() -> list[Path]:

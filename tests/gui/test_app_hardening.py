@@ -139,3 +139,30 @@ def test_a_bomb_among_photos_is_its_own_row_in_the_classifier(tmp_path: Path) ->
     assert cat is not None and cat.error is None and cat.predictions
     assert bomb is not None and "resizing its shorter side" in bomb.error
     assert column.crops[0] is not None and column.crops[1] is None
+
+
+def test_sigterm_closes_the_interactive_window_in_order(tmp_path: Path) -> None:
+    """Qt's event loop runs no Python signal handler while it waits; the app's heartbeat lets it."""
+    script = textwrap.dedent(
+        """
+        import os, signal, sys, threading
+        from PySide6.QtCore import QTimer
+        from PySide6.QtWidgets import QApplication
+        from explorer.gui import app
+
+        application = app._application()
+
+        def terminate_when_ready():
+            windows = [w for w in QApplication.topLevelWidgets() if hasattr(w, "wait_idle")]
+            if windows and windows[0].summary is not None:
+                threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGTERM)).start()
+            else:
+                QTimer.singleShot(200, terminate_when_ready)
+
+        QTimer.singleShot(200, terminate_when_ready)
+        sys.exit(app.run(app.GuiOptions(model="lenet5")))
+        """
+    )
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=300, env=env)
+    assert result.returncode == 128 + 15, result.stderr[-2000:]
