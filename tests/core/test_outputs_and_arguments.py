@@ -85,10 +85,16 @@ def test_stale_staging_of_dead_processes_and_old_ones_is_removed_and_live_ones_k
     assert mine.exists() and stranger.exists()
 
 
+def _default_signals() -> None:
+    # Under nohup SIGHUP is ignored, and the CLI rightly keeps it so; these tests want the default.
+    for number in (signal.SIGHUP, signal.SIGTERM):
+        signal.signal(number, signal.SIG_DFL)
+
+
 def _export_process(folder: Path, model: str = "resnet18") -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "explorer", "export", model, "--out", str(folder), "--no-verify"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, preexec_fn=_default_signals,
     )  # fmt: skip
 
 
