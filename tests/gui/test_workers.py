@@ -148,13 +148,15 @@ def test_an_interrupted_job_reports_when_it_is_still_current(qtbot: object) -> N
 def test_finished_workers_are_released(qtbot: object) -> None:
     runner = TaskRunner()
     refs = []
-    for _ in range(40):
+    jobs = 64
+    for _ in range(jobs):
         refs.append(weakref.ref(runner.submit(steps, 2)))
         _settle(runner, qtbot)
     gc.collect()
     alive = sum(ref() is not None for ref in refs)
-    # The last _RETIRED are kept on purpose (released later, from the GUI thread); a leak keeps all 40.
-    assert alive <= _RETIRED + 4
+    # The last _RETIRED are kept on purpose (released later, from the GUI thread), and a few may
+    # wait on Qt's queued events; a leak keeps all of them.
+    assert alive <= _RETIRED + 12 < jobs
 
 
 @pytest.mark.parametrize("jobs", [25])
