@@ -42,11 +42,12 @@ import torch  # noqa: E402
 from runner import interleaved_medians, machine  # noqa: E402  (bench/runner.py's timing helpers)
 
 from explorer.core.devices import describe_device  # noqa: E402
+from explorer.core.samples import sample_image  # noqa: E402
 from explorer.core.errors import ExplorerError  # noqa: E402
 from explorer.core.explain import Explainer  # noqa: E402
 from explorer.core.runner import ModelRunner  # noqa: E402
 
-CAT = REPO_ROOT / "resources" / "images" / "cat-chelsea.png"
+CAT = sample_image()
 MODEL, WEIGHTS = "efficientnet_lite0", "embedded"
 ERF_LAYER = "_blocks.5._project_conv"
 GRADCAM_TARGET = 1.3

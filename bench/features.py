@@ -40,8 +40,9 @@ from runner import interleaved_medians, machine  # noqa: E402  (bench/runner.py'
 from explorer.core.devices import describe_device  # noqa: E402
 from explorer.core.features import FeatureExtractor  # noqa: E402
 from explorer.core.runner import ModelRunner  # noqa: E402
+from explorer.core.samples import sample_image  # noqa: E402
 
-CAT = REPO_ROOT / "resources" / "images" / "cat-chelsea.png"
+CAT = sample_image()
 CAPTURE_MODEL = "resnet50"
 CAPTURE_LAYERS = ["conv1", "layer1.0.add", "layer2.0.add", "layer3.0.add", "layer4.2.relu:3"]
 OVERHEAD_TARGET = 1.2

@@ -122,8 +122,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu")
     parser.add_argument("--repeat", type=int, default=30, help="timed runs per measurement (median)")
     parser.add_argument("--iterations", type=int, default=500, help="classifications for the memory check")
-    parser.add_argument("--image", type=Path, default=REPO_ROOT / "resources" / "images" / "cat-chelsea.png")
+    parser.add_argument("--image", type=Path, default=None, help="default: the bundled cat")
     args = parser.parse_args(argv)
+    if args.image is None:
+        from explorer.core.samples import sample_image
+
+        args.image = sample_image()
 
     try:
         runner = ModelRunner(args.device)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +26,10 @@ def _build_parser() -> argparse.ArgumentParser:
     from explorer.core.convention_names import CONVENTION_NAMES, DEFAULT_CONVENTION
 
     parser.add_argument("--version", action="version", version=f"cnn-explorer {__version__}")
+    parser.add_argument(
+        "--install-desktop-entry", action="store_true",
+        help="add cnn-explorer to the desktop's application menu (user-level XDG paths) and exit",
+    )  # fmt: skip
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     gui = commands.add_parser("gui", help="open the desktop app (the default command)")
@@ -48,6 +54,7 @@ def _build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--screenshot", metavar="FILE.png", type=Path, help="render the window offscreen to FILE and exit")
     gui.add_argument("--size", default="1600x1000", help="window size for --screenshot, WxH")
     gui.add_argument("--graph-layout", choices=("top-down", "left-right"), help="lay the graph out this way (else as last time)")
+    add_timeout_option(gui)
 
     models = commands.add_parser("models", help="list the model zoo and torchvision's classification models")
     models.add_argument("--json", action="store_true", help="machine-readable output")
@@ -63,6 +70,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "--convention", choices=CONVENTION_NAMES, default=DEFAULT_CONVENTION,
         help="whose counting rules the MACs and FLOPs follow (default: lecture)",
     )  # fmt: skip
+    add_timeout_option(summary)
 
     reconcile = commands.add_parser(
         "reconcile",
@@ -72,6 +80,7 @@ def _build_parser() -> argparse.ArgumentParser:
     reconcile.add_argument("--input", help="input shape C×H×W (default: the model's)")
     reconcile.add_argument("--mode", choices=("eval", "train"), default="eval")
     reconcile.add_argument("--format", choices=("table", "markdown", "json"), default="table")
+    add_timeout_option(reconcile)
 
     export = commands.add_parser("export", help="export models to ONNX, checked against onnxruntime")
     export.add_argument("models", nargs="+", metavar="MODEL")
@@ -85,6 +94,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     export.add_argument("--no-verify", action="store_true", help="skip onnx.checker and the onnxruntime comparison")
     export.add_argument("--json", action="store_true")
+    add_timeout_option(export)
 
     classify = commands.add_parser(
         "classify",
@@ -99,6 +109,7 @@ def _build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--weights", metavar="FILE", help="a .pth/.pt state dict or .safetensors file")
     classify.add_argument("--batch-size", type=int, default=8, metavar="N", help="images per forward pass (default 8)")
     classify.add_argument("--json", action="store_true", help="machine-readable output")
+    add_timeout_option(classify)
     features = commands.add_parser(
         "features",
         help="capture layers' feature maps on an image: per-channel statistics and PNG channel grids",
@@ -117,6 +128,7 @@ def _build_parser() -> argparse.ArgumentParser:
     features.add_argument("--sort", action="store_true", help="grid: strongest channels (by mean) first")
     features.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
     features.add_argument("--json", action="store_true", help="per layer: layer, shape and every channel's statistics")
+    add_timeout_option(features)
 
     whatif = commands.add_parser(
         "whatif",
@@ -148,7 +160,23 @@ def _build_parser() -> argparse.ArgumentParser:
     lesson.add_argument("name", nargs="?", help="a lesson (without it: the list)")
     lesson.add_argument("--json", action="store_true")
     _add_explain_commands(commands)  # issue 14: explain, erf
+
+    commands.add_parser(
+        "doctor",
+        help="check the Qt platform plugin and its system libraries, torch, CUDA and the cache folders",
+        description="Check what cnn-explorer needs on this machine and say what is missing (exit 1 if something is).",
+    )
     return parser
+
+
+def add_timeout_option(parser: argparse.ArgumentParser) -> None:
+    """``--timeout SECONDS``: the time limit for a user model's own code (commands that take a MODEL)."""
+    from explorer.core.usercode import DEFAULT_TIME_LIMIT_S
+
+    parser.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIME_LIMIT_S, metavar="SECONDS",
+        help=f"time limit for each call into a user model's code (file.py:factory); 0: none (default {DEFAULT_TIME_LIMIT_S:g})",
+    )  # fmt: skip
 
 
 class _EditAction(argparse.Action):
@@ -286,15 +314,22 @@ DEFAULT_CLASSIFIER = "efficientnet_lite0"
 
 
 def _split_model_and_images(inputs: list[str]) -> tuple[str, list[str]]:
-    """``[MODEL] IMAGE...``: the first word is a model unless it is an image file (or the only word)."""
-    from explorer.core.zoo import get_spec
+    """``[MODEL] IMAGE...``: the first word is a model unless it is not one.
+
+    A first word that is no model is an image (a missing one gets its own error entry), unless
+    it looks like a misspelt model name (close matches exist and it is neither a path nor has
+    a suffix): then the call fails with "Did you mean…".
+    """
     from explorer.core.errors import ExplorerError
+    from explorer.core.zoo import get_spec
 
     first, rest = inputs[0], inputs[1:]
     try:
         get_spec(first)
-    except ExplorerError:
-        if not rest or Path(first).exists() or Path(first).suffix:
+    except ExplorerError as error:
+        looks_like_a_path = Path(first).exists() or bool(Path(first).suffix) or "/" in first or os.sep in first
+        misspelt_model = bool(error.hint and error.hint.startswith("Did you mean"))
+        if looks_like_a_path or not misspelt_model:
             return DEFAULT_CLASSIFIER, inputs
         raise
     if not rest:
@@ -324,7 +359,9 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     for notice in runner.notices:
         print(f"cnn-explorer: note: {notice}", file=sys.stderr)
     if args.json:
-        print(json.dumps([result.to_dict() for result in results], indent=2, ensure_ascii=False))
+        from explorer.core.console import dumps_json
+
+        print(dumps_json([result.to_dict() for result in results]))
     else:
         sys.stdout.write(_classification_table(results))
     return 1 if any(result.error for result in results) else 0
@@ -374,16 +411,15 @@ def _cmd_features(args: argparse.Namespace) -> int:
     from explorer.core.errors import ExplorerError
     from explorer.core.features import FeatureExtractor, channel_grid
     from explorer.core.images import load_image
-    from explorer.core.paths import check_output_folder
-    from explorer.core.runner import ModelRunner
+    from explorer.core.paths import atomic_write, prepare_output_folder
+    from explorer.core.runner import ModelRunner, require_image_model
 
     summary = analyze(args.model)
+    require_image_model(args.model, "features")
     layers, module_outputs = _feature_layers(summary, args.layers)
     load_image(args.image)  # a clear error for a bad image before any model loads
     if args.out is not None:
-        if not args.out.exists() and args.out.parent.is_dir():
-            args.out.mkdir()  # one new folder is fine; a missing parent is more likely a typo
-        check_output_folder(args.out)
+        prepare_output_folder(args.out)
     runner = ModelRunner(args.device)
     loaded = _load_with_progress(runner, args.model, _feature_weights(args.model, args.weights))
     extractor = FeatureExtractor(runner)
@@ -395,14 +431,14 @@ def _cmd_features(args: argparse.Namespace) -> int:
         stem = Path(args.image).stem
         for layer, activation in activations.items():
             order = activation.order_by_strength() if args.sort else None
-            path = args.out / f"{args.model}-{layer.replace(':', '_')}-{stem}.png"
-            try:
-                channel_grid(activation, mode=args.normalise, order=order).save(path)
-            except OSError as error:
-                raise ExplorerError(f"Cannot write {path}: {error.strerror or error}.") from None
+            path = args.out / f"{Path(args.model).name.replace(':', '_')}-{layer.replace(':', '_')}-{stem}.png"
+            with atomic_write(path) as staged:  # a full disk or a signal leaves the old file, or none
+                channel_grid(activation, mode=args.normalise, order=order).save(staged, format="PNG")
             written[layer] = path
     if args.json:
-        print(json.dumps([activation.to_dict() for activation in activations.values()], indent=2))
+        from explorer.core.console import dumps_json
+
+        print(dumps_json([activation.to_dict() for activation in activations.values()]))
         return 0
     crop = extractor.crop(args.model, args.image, loaded.key)
     print(f"{args.model} ({loaded.label}) on {args.image} (the network saw a {crop.width}×{crop.height} crop)")
@@ -708,6 +744,17 @@ def _cmd_gui(args: argparse.Namespace) -> int:
         width, height = (int(v) for v in args.size.lower().replace("×", "x").split("x"))
     except ValueError:
         raise ExplorerError(f"Malformed --size {args.size!r}: expected WxH, for example 1600x1000.") from None
+    if not (64 <= width <= 16384 and 64 <= height <= 16384):
+        raise ExplorerError(f"--size {args.size} is out of range: 64 to 16384 pixels each way.")
+    if args.screenshot is not None:
+        # Checked here, before the window: a screenshot of another model than asked would be a lie.
+        from explorer.core.paths import check_output_file, prepare_output_folder
+        from explorer.core.zoo import get_spec
+
+        prepare_output_folder(args.screenshot.parent, option="--screenshot folder")
+        check_output_file(args.screenshot)
+        for name in filter(None, (args.model, args.compare)):
+            get_spec(name)
     from explorer.gui.app import GuiOptions, run
 
     return run(
@@ -733,10 +780,16 @@ def _cmd_gui(args: argparse.Namespace) -> int:
     )
 
 
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from explorer.doctor import run_checks
+
+    return run_checks(sys.stdout)
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from explorer.core.onnx_export import ExportOptions, check_output_folder, export_many, run_to_end
 
-    check_output_folder(args.out)  # a missing or read-only folder: exit 2 before any work
+    check_output_folder(args.out)  # a missing or read-only folder: exit 2 before any work (opset and --input: export_many)
     options = ExportOptions(
         opset=args.opset, input_shape=args.input, dynamic_batch=args.dynamic_batch,
         weights=args.weights, verify=not args.no_verify,
@@ -748,7 +801,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
     else:
         results = run_to_end(generator)
     if args.json:
-        print(json.dumps([r.to_dict() for r in results], indent=2))
+        from explorer.core.console import dumps_json
+
+        print(dumps_json([r.to_dict() for r in results]))
     else:
         for r in results:
             if r.error:
@@ -771,23 +826,60 @@ def _with_progress(generator: object) -> list[object]:
         return stop.value
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, handled like Ctrl+C: ``finally`` blocks remove staging files, then exit 128+N."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise Terminated(signum)
+
+
+def _handle_termination_signals() -> None:
+    for name in ("SIGTERM", "SIGHUP"):
+        number = getattr(signal, name, None)
+        if number is not None and signal.getsignal(number) in (signal.SIG_DFL, None):
+            signal.signal(number, _terminate)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from explorer.core.console import quiet_libraries
+
+    quiet_libraries()
+    _handle_termination_signals()
     parser = _build_parser()
     args = parser.parse_args(argv)
+    if args.install_desktop_entry:
+        from explorer.desktop import install_desktop_entry
+
+        for path in install_desktop_entry():
+            print(path)
+        return 0
     if args.command is None:
         args = parser.parse_args(["gui"])
     handlers = {"gui": _cmd_gui, "models": _cmd_models, "summary": _cmd_summary, "classify": _cmd_classify, "export": _cmd_export,
         "features": _cmd_features, "whatif": _cmd_whatif, "lesson": _cmd_lesson, "reconcile": _cmd_reconcile,
-        "explain": _cmd_explain, "erf": _cmd_erf,
+        "explain": _cmd_explain, "erf": _cmd_erf, "doctor": _cmd_doctor,
     }  # fmt: skip
     from explorer.core.errors import ExplorerError
+    from explorer.core.usercode import set_time_limit
 
     try:
+        if hasattr(args, "timeout"):
+            set_time_limit(args.timeout)
         return handlers[args.command](args)
     except ExplorerError as error:
         print(f"cnn-explorer: error: {error}", file=sys.stderr)
         return error.exit_code
     except BrokenPipeError:  # `cnn-explorer summary vgg16 | head`
         return 0
+    except MemoryError:
+        print("cnn-explorer: error: out of memory.", file=sys.stderr)
+        return 1
+    except Terminated as stop:
+        return 128 + stop.signum
     except KeyboardInterrupt:
         return 130

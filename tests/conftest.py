@@ -3,36 +3,25 @@
 from __future__ import annotations
 
 import os
-
-import pytest
+import sys
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # Nothing downloads in tests: torch hub points at an empty, per-session cache.
 os.environ.setdefault("TORCH_HOME", os.path.join(os.path.dirname(__file__), ".torch-home-unused"))
 
 
-_exit_status = 0
-
-
 def pytest_sessionfinish(session: object, exitstatus: int) -> None:
-    global _exit_status
-    _exit_status = int(exitstatus)
+    """Delete what widgets are left while Python is whole, as the app does before it exits.
 
-
-@pytest.hookimpl(trylast=True)
-def pytest_unconfigure(config: object) -> None:
-    """End the test process once pytest has reported, without the interpreter's teardown.
-
-    With Qt (PySide6), PyTorch's CUDA build and pyqtgraph all loaded, CPython's finalisation
-    occasionally crashed with SIGSEGV after every test had passed and the summary was printed
-    (about 1 run in 3 here; no Python frame on any thread, so in the extensions' native teardown).
-    That turned a green run red. The results are final by now: flush and leave with pytest's
-    exit status. (This runs last: pytest-qt's own unconfigure and the reports come first.)
+    Left to the interpreter's teardown, PySide's exit handler deletes them in no particular
+    order, and a pyqtgraph item's destructor calling back into Python then crashed the process
+    with SIGSEGV after every test had passed (``explorer.gui.app.delete_widgets`` says more).
+    The GUI tests' own fixture does this after each test; this catches the rest.
     """
-    if os.environ.get("CNN_EXPLORER_TEST_FINALIZE"):  # set it to see the teardown, crash or not
-        return
-    import sys
+    if "PySide6.QtWidgets" in sys.modules:
+        from PySide6.QtWidgets import QApplication
 
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(_exit_status)
+        if QApplication.instance() is not None:
+            from explorer.gui.app import delete_widgets
+
+            delete_widgets()

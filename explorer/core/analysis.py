@@ -19,6 +19,7 @@ from explorer.core.errors import ExplorerError
 from explorer.core.graph import build_graph, trace
 from explorer.core.layers import Shape
 from explorer.core.stats import ModelSummary, layer_stats
+from explorer.core.usercode import running_user_code
 from explorer.core.zoo.registry import USER_FAMILY, ModelSpec, get_spec
 
 MODES = ("eval", "train")
@@ -114,7 +115,7 @@ def analyze(
         shape = spec.input_shape if input_shape is None else parse_input_shape(input_shape, channels=spec.input_shape[0])
         if spec.family == USER_FAMILY:
             model = build_on_meta(spec)
-            with _in_mode(model, mode):
+            with _in_mode(model, mode), running_user_code(f"tracing {spec.name}"):
                 graph = build_graph(model, shape)
         else:
             model, traced = _cached_model(spec.name, mode)

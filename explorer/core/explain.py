@@ -493,9 +493,13 @@ class _ClassScore(nn.Module):
     extra pass; ``before_forward`` runs before each pass (occlusion counts and cancels there).
     """
 
-    def __init__(self, body: nn.Module, choose: Callable[[Tensor], int], before_forward: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, body: nn.Module, choose: Callable[[Tensor], int], before_forward: Callable[[], None] | None = None,
+        *, model: str = "the model",
+    ) -> None:
         super().__init__()
         self.body = body
+        self._model = model  # named in the error when the output is not class scores
         self._choose = choose
         self._before_forward = before_forward
         self.index: int | None = None
@@ -504,7 +508,7 @@ class _ClassScore(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if self._before_forward is not None:
             self._before_forward()
-        logits = _logits(self.body(x))
+        logits = _logits(self.body(x), self._model)
         if self.index is None:
             self.first_logits = logits[0].detach().float().cpu()
             self.index = self._choose(self.first_logits)
@@ -683,7 +687,7 @@ class Explainer:
         # Everything the helper thread needs is prepared above: it must not take this explainer's lock.
         def compute(report: Callable[[RunnerProgress], None] | None, stop: threading.Event | None) -> Any:
             before = _occlusion_progress(batch, settings, per_pass, report, stop) if method == "occlusion" else None
-            score = _ClassScore(body, lambda logits: resolve_class(target, logits, categories), before)
+            score = _ClassScore(body, lambda logits: resolve_class(target, logits, categories), before, model=model)
             with torch.enable_grad():
                 values, layer_values = _run_method(method, score, tap, batch, settings, per_pass)
             return values, layer_values, score, unguided

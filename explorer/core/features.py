@@ -36,6 +36,7 @@ import torch
 from PIL import Image
 from torch import Tensor, fx, nn
 
+from explorer.core import usercode
 from explorer.core.errors import ExplorerError
 from explorer.core.graph import INPUT_NAME, fx_layer_names, trace
 from explorer.core.weights import canonical_key
@@ -409,7 +410,10 @@ class FeatureExtractor:
         """
         from explorer.core.runner import RunnerProgress
 
+        from explorer.core.runner import require_image_model
+
         layers = list(dict.fromkeys(layers))
+        require_image_model(model, "features")
         if summary is None:
             from explorer.core.analysis import analyze
 
@@ -459,9 +463,19 @@ class FeatureExtractor:
     def _forward(self, model: str, key: str, tensor: Tensor, layers: Sequence[str]) -> dict[str, LayerActivation]:
         net = self.runner.on_device(model, key)
         batch = tensor.unsqueeze(0).to(self.runner.device)
-        traced = self._trace(model, key, net, batch)
-        with torch.inference_mode():
-            outputs = self._run(traced, net, batch, layers)
+        from explorer.core.runner import forward_failed
+
+        try:
+            with usercode.guard(model, "the forward pass"):
+                traced = self._trace(model, key, net, batch)
+                with torch.inference_mode():
+                    outputs = self._run(traced, net, batch, layers)
+        except ExplorerError:
+            raise
+        except Exception as error:
+            if not usercode.is_user_reference(model):
+                raise
+            raise forward_failed(model, "features", batch, error) from None
         self.forward_passes += 1
         return {layer: LayerActivation.from_tensor(layer, outputs[layer][0]) for layer in layers}
 

@@ -5,14 +5,22 @@
 resize → centre crop → normalise recipe; it comes from the chosen weights (``weights.py``) and
 does the same arithmetic as torchvision's ``ImageClassification`` preset, so a torchvision
 checkpoint sees exactly the pixels it was evaluated on.
+
+Memory is bounded in bytes, not pixels, and before the work is done: Pillow reads only the
+header on ``open``, so the bytes that decoding and the conversion to RGB will take
+(``decode_bytes``: bytes per pixel of the file's mode, with the copies the conversion makes)
+are checked against ``MAX_DECODE_BYTES`` before any pixel is decoded, and the size that the
+resize would produce (``Preprocessing.resized_size``) against ``MAX_RESIZE_BYTES`` before
+resizing, so a 476-byte 1×100000 PNG is refused in microseconds instead of growing to 13 GB.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import os
-import warnings
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,91 +31,200 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from explorer.core.errors import ExplorerError
 
-#: Pillow's default limit; above it we raise ``ImageError`` where Pillow would only warn.
+#: Pillow's default limit on pixels; above it we raise ``ImageError`` where Pillow would only warn.
 MAX_PIXELS: int = 89_478_485
+#: What decoding one image and converting it to RGB may take (see ``decode_bytes``). The process
+#: itself holds ~0.74 GB once torch (CUDA build) and torchvision are loaded, so this keeps any
+#: file's peak under 1 GB: 48 MP for an upright RGB photo (JPEGs larger than that are decoded at
+#: 1/2, 1/4 or 1/8 scale by the JPEG decoder itself, which the resize to a few hundred px hides).
+MAX_DECODE_BYTES: int = 192 * 2**20
+#: What resizing one image for a network may take (the intermediate and the result).
+MAX_RESIZE_BYTES: int = 96 * 2**20
 
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
 _WHITE = (255, 255, 255)
 _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
+_HIGH_DEPTH_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
 _INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
+#: Pillow keeps every multi-band mode in 4 bytes per pixel; these are the exceptions.
+_STORED_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2, "I": 4, "F": 4}
+_EXIF_ORIENTATION = 0x0112
 
 
 class ImageError(ExplorerError):
     """An image the user gave cannot be used: missing, not an image, truncated, too large."""
 
 
+def _gb(count: float) -> str:
+    return f"{count / 2**30:,.1f} GB" if count >= 2**30 else f"{count / 2**20:,.0f} MB"
+
+
+def decode_bytes(mode: str, width: int, height: int, *, transposed: bool = False) -> int:
+    """The memory that decoding a ``mode`` image and converting it to RGB takes at its peak.
+
+    Pillow's storage for the mode, plus what ``to_rgb`` makes on the way: the 4-byte RGB result,
+    the float32 working copy of a high-bit-depth image (with the array it is read from), the
+    RGBA copy and the white background of a transparent one, and an upright copy when the EXIF
+    orientation asks for a rotation.
+    """
+    pixels = width * height
+    stored = _STORED_BYTES.get(mode, 4)
+    per_pixel = stored
+    if mode in _HIGH_DEPTH_MODES:
+        per_pixel += stored + 4 + 1 + 1 + 4  # array, float32 work copy, uint8, L, RGB
+    elif mode in _ALPHA_MODES or mode == "P":
+        per_pixel += 4 + 4 + 4 + 4  # RGBA, background, composite, RGB
+    elif mode != "RGB":
+        per_pixel += 4  # the RGB conversion
+    if transposed:
+        per_pixel += stored
+    return pixels * per_pixel
+
+
 def load_image(source: str | os.PathLike[str] | bytes, *, name: str | None = None) -> Image.Image:
     """An upright RGB image: EXIF orientation applied, first frame, any mode converted.
 
     ``source`` is a path or the bytes of an image (pasted data); ``name`` labels the errors.
+    Every failure is an ``ImageError``, running out of memory included.
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
         label = name or "the pasted image"
         data = bytes(source)
         if not data:
             raise ImageError(f"{label} is empty (0 bytes).")
-        return _decode(io.BytesIO(data), label)
+        return _decode_guarded(io.BytesIO(data), label)
     path = Path(source)
     label = name or str(path)
-    if not path.exists():
-        raise ImageError(f"{label}: no such file.")
-    if path.is_dir():
-        raise ImageError(f"{label} is a folder, not an image.")
     try:
-        size = path.stat().st_size
+        info = path.stat()
+    except FileNotFoundError:
+        raise ImageError(f"{label}: no such file.") from None
     except OSError as error:
-        raise ImageError(f"{label} cannot be read: {error.strerror or error}.") from error
-    if size == 0:
+        raise ImageError(f"{label} cannot be read: {error.strerror or error}.") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise ImageError(f"{label} is a folder, not an image{_folder_note(path)}.")
+    if not stat.S_ISREG(info.st_mode):
+        # A FIFO would block the reader forever, /dev/zero never ends.
+        raise ImageError(f"{label} is not a regular file (a device, pipe or socket), so it is not read.")
+    if info.st_size == 0:
         raise ImageError(f"{label} is empty (0 bytes).")
     try:
         handle = path.open("rb")
     except OSError as error:
-        raise ImageError(f"{label} cannot be read: {error.strerror or error}.") from error
+        raise ImageError(f"{label} cannot be read: {error.strerror or error}.") from None
     with handle:
-        return _decode(handle, label)
+        return _decode_guarded(handle, label)
+
+
+def _folder_note(path: Path) -> str:
+    try:
+        has_images = any(p.is_file() and p.suffix.lower() in _image_suffixes() for p in path.iterdir())
+    except OSError:
+        return ""
+    return "" if has_images else " (and it holds no image files)"
+
+
+def _decode_guarded(stream: io.BufferedIOBase | io.BytesIO, label: str) -> Image.Image:
+    try:
+        return _decode(stream, label)
+    except MemoryError:
+        raise ImageError(f"{label}: there is not enough memory to decode it.") from None
 
 
 def _decode(stream: io.BufferedIOBase | io.BytesIO, label: str) -> Image.Image:
     try:
-        # Our own limit below is the one that counts; Pillow's warning would only be noise, and
-        # its DecompressionBombError (at twice its limit) is caught with the other failures.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(stream)
+        # Pillow's DecompressionBombWarning (above its limit) is silenced by the entry points'
+        # warning filters (console.quiet_libraries); its DecompressionBombError is caught here.
+        image = Image.open(stream)
     except UnidentifiedImageError:
         raise ImageError(f"{label} is not an image (or not a format Pillow can read).") from None
     except Image.DecompressionBombError as error:
         raise ImageError(_too_large(label, error)) from None
+    except MemoryError:
+        raise
     except Exception as error:  # Pillow's format parsers raise many types on malformed headers
-        raise ImageError(f"{label} is not a readable image: {error}.") from error
+        raise ImageError(f"{label} is not a readable image: {_first_line(error)}.") from None
     with image:
         # Opening reads only the header, so the size is known before any pixel is decoded.
-        pixels = image.width * image.height
+        width, height = image.size
+        pixels = width * height
         if pixels > MAX_PIXELS:
             raise ImageError(
-                f"{label} is {image.width}×{image.height} = {pixels:,} pixels, over the limit of "
+                f"{label} is {width}×{height} = {pixels:,} pixels, over the limit of "
                 f"{MAX_PIXELS:,}: refusing it as a possible decompression bomb."
             )
+        if pixels == 0:
+            raise ImageError(f"{label} has no pixels ({width}×{height}).")
+        needed = decode_bytes(image.mode, width, height)
+        if needed > MAX_DECODE_BYTES and image.format == "JPEG":
+            width, height = _jpeg_draft(image)
+            needed = decode_bytes(image.mode, width, height)
+        if needed > MAX_DECODE_BYTES:
+            raise ImageError(_over_decode_limit(label, image.mode, *image.size, needed))
         try:
             image.seek(0)  # animated or multi-page: the first frame
             image.load()
+        except MemoryError:
+            raise
         except Exception as error:  # truncated data surfaces as OSError, SyntaxError, ValueError…
-            raise ImageError(f"{label} is truncated or corrupt ({error}).") from error
-        upright = _exif_upright(image)
-        return to_rgb(upright)
+            raise ImageError(f"{label} is truncated or corrupt ({_first_line(error)}).") from None
+        # Only now: a PNG's EXIF may follow its pixels, and Pillow decodes them to find it.
+        orientation = _orientation(image)
+        if orientation not in (None, 1):
+            needed = decode_bytes(image.mode, width, height, transposed=True)
+            if needed > MAX_DECODE_BYTES:
+                raise ImageError(_over_decode_limit(label, image.mode, width, height, needed))
+        upright = _exif_upright(image, orientation)
+        try:
+            return to_rgb(upright)
+        except ImageError as error:
+            raise ImageError(f"{label}: {error}") from None
+
+
+def _jpeg_draft(image: Image.Image) -> tuple[int, int]:
+    """Ask the JPEG decoder for the largest of 1/2, 1/4, 1/8 scale that fits ``MAX_DECODE_BYTES``."""
+    width, height = image.size
+    for scale in (2, 4, 8):
+        size = (-(-width // scale), -(-height // scale))
+        if decode_bytes(image.mode, *size) <= MAX_DECODE_BYTES or scale == 8:
+            image.draft(image.mode, size)
+            break
+    return image.size
+
+
+def _over_decode_limit(label: str, mode: str, width: int, height: int, needed: int) -> str:
+    return (
+        f"{label} is {width}×{height} in mode {mode}: decoding it would take about {_gb(needed)}, "
+        f"over the limit of {_gb(MAX_DECODE_BYTES)}. Scale it down first: the networks see a few hundred pixels."
+    )
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _too_large(label: str, error: Exception) -> str:
     return f"{label} is too large: refusing it as a possible decompression bomb ({error})."
 
 
-def _exif_upright(image: Image.Image) -> Image.Image:
+def _orientation(image: Image.Image) -> int | None:
+    try:
+        value = image.getexif().get(_EXIF_ORIENTATION)
+    except Exception:  # a malformed EXIF block: no orientation
+        return None
+    return value if isinstance(value, int) else None
+
+
+def _exif_upright(image: Image.Image, orientation: int | None) -> Image.Image:
+    if orientation in (None, 1):
+        return image  # upright already: no copy
     try:
         return ImageOps.exif_transpose(image)
     except Exception:  # a malformed EXIF block should not cost the user the picture itself
-        return image.copy()
+        return image
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -115,7 +232,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
     mode = image.mode
     if mode == "RGB":
         return image
-    if mode in {"I", "I;16", "I;16L", "I;16B", "I;16N", "F"}:
+    if mode in _HIGH_DEPTH_MODES:
         return Image.fromarray(_rescale_to_uint8(np.asarray(image)), "L").convert("RGB")
     if mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")
@@ -131,11 +248,23 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
 
 def _rescale_to_uint8(values: np.ndarray) -> np.ndarray:
-    """Map a high-bit-depth range onto 0..255 instead of clipping it (Pillow's ``convert`` clips)."""
+    """Map a high-bit-depth range onto 0..255 instead of clipping it (Pillow's ``convert`` clips).
+
+    A float image holding NaN or infinity is refused: there is no honest grey for those pixels,
+    and letting them through turned the whole picture black.
+    """
     if values.size == 0:
         return values.astype(np.uint8)
     is_float = np.issubdtype(values.dtype, np.floating)
-    values = values.astype(np.float64)
+    if is_float:
+        finite = np.isfinite(values)
+        bad = int(values.size - np.count_nonzero(finite))
+        del finite
+        if bad:
+            share = "all" if bad == values.size else f"{bad:,} of its {values.size:,}"
+            raise ImageError(
+                f"{share} pixel values are NaN or infinite; only finite numbers can be shown as an image."
+            )
     low, high = float(values.min()), float(values.max())
     if is_float and low >= 0 and high <= 1.0:
         scale_low, scale_high = 0.0, 1.0  # float images in 0..1
@@ -143,10 +272,16 @@ def _rescale_to_uint8(values: np.ndarray) -> np.ndarray:
         scale_low, scale_high = 0.0, 65535.0  # 16-bit data keeps its absolute brightness
     else:
         scale_low, scale_high = low, high if high > low else low + 1.0
-    scaled = (values - scale_low) * (255.0 / (scale_high - scale_low))
-    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+    # float32, in place: a second full-size float64 copy would double the peak for nothing.
+    work = values.astype(np.float32)
+    work -= np.float32(scale_low)
+    work *= np.float32(255.0 / (scale_high - scale_low))
+    np.rint(work, out=work)
+    np.clip(work, 0, 255, out=work)
+    return work.astype(np.uint8)
 
 
+@functools.cache
 def _image_suffixes() -> frozenset[str]:
     # Only the formats Pillow can open, not those it can merely save.
     return frozenset(ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN)
@@ -155,19 +290,23 @@ def _image_suffixes() -> frozenset[str]:
 def image_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     """Folders expanded to their images (sorted, one level); files kept as given, even bad ones.
 
-    Bad files stay in the list on purpose: the runner reports each one in its own result.
+    Bad files stay in the list on purpose: the runner reports each one in its own result. A
+    folder with no images stays too (``load_image`` says it holds none).
     """
     suffixes = _image_suffixes()
     files: list[Path] = []
     for entry in paths:
         path = Path(entry)
         if path.is_dir():
-            files.extend(
-                sorted(
+            try:
+                found = sorted(
                     (p for p in path.iterdir() if p.is_file() and p.suffix.lower() in suffixes),
                     key=lambda p: p.name.lower(),
                 )
-            )
+            except OSError:
+                found = []
+            # A folder with no images keeps its own entry, so it gets an error instead of vanishing.
+            files.extend(found or [path])
         else:
             files.append(path)
     return files
@@ -191,11 +330,34 @@ class Preprocessing:
         if self.channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3, not {self.channels}")
 
+    def resized_size(self, width: int, height: int) -> tuple[int, int]:
+        """(width, height) after the resize: the shorter side becomes ``resize`` (torchvision's rule)."""
+        short, long = min(width, height), max(width, height)
+        new_long = int(self.resize * long / short)
+        return (self.resize, new_long) if width <= height else (new_long, self.resize)
+
+    def check_size(self, width: int, height: int) -> None:
+        """Refuse, before resizing, an image whose resize would not fit ``MAX_RESIZE_BYTES``.
+
+        Pillow resizes in two passes; the intermediate is at most the larger of new width × old
+        height and old width × new height; both it and the result take 4 bytes per pixel.
+        """
+        new_width, new_height = self.resized_size(width, height)
+        needed = 4 * (new_width * new_height + max(new_width * height, width * new_height))
+        if needed > MAX_RESIZE_BYTES:
+            ratio = max(width, height) / min(width, height)
+            raise ImageError(
+                f"The image is {width}×{height} ({ratio:,.0f}:1): resizing its shorter side to {self.resize} px, "
+                f"as this preprocessing does, would make it {new_width:,}×{new_height:,} (about {_gb(needed)}), "
+                f"over the limit of {_gb(MAX_RESIZE_BYTES)}; crop it to a less elongated picture first."
+            )
+
     def crop_image(self, image: Image.Image) -> Image.Image:
         """What the network sees, before normalisation: RGB (L for 1-channel networks)."""
         from torchvision.transforms.v2 import InterpolationMode
         from torchvision.transforms.v2 import functional as F
 
+        self.check_size(*image.size)
         image = to_rgb(image)
         resized = F.resize(
             image, [self.resize], interpolation=InterpolationMode(self.interpolation), antialias=True

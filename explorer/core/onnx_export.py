@@ -1,8 +1,13 @@
 """Export zoo models to ONNX with the dynamo exporter, then prove the file matches PyTorch.
 
-Each export is written atomically (into a hidden folder beside the target, then renamed), so a
-failure or a cancel leaves the output folder as it was; then it is checked with
-``onnx.checker`` and compared with PyTorch in onnxruntime, on random input and on a real photo.
+Everything a user can get wrong is checked before any work: the output folder, the opset (the
+range the installed exporter writes itself, ``supported_opsets``), and an input size whose
+activations could not fit in memory for the onnxruntime check (``limits``). Each export is
+written atomically (into a hidden staging folder beside the target, named with the process id,
+then renamed), so a failure, a cancel or a signal leaves the output folder as it was, and
+staging folders that killed runs left behind are removed by the next export. Then the file is
+checked with ``onnx.checker`` and compared with PyTorch in onnxruntime, on random input and on a
+real photo; the opset reported is the one the file declares.
 """
 
 from __future__ import annotations
@@ -11,10 +16,9 @@ import collections
 import contextlib
 import io
 import os
-import shutil
-import tempfile
+import re
 import time
-from collections.abc import Generator, Iterator, Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -24,15 +28,48 @@ import numpy as np
 import torch
 from torch import nn
 
+from explorer.core import usercode
 from explorer.core.errors import ExplorerError
-from explorer.core.paths import check_output_folder
 from explorer.core.layers import Shape
+from explorer.core.paths import OutputError, check_output_folder, staging_folder
 
 DEFAULT_OPSET = 18
 #: Protobuf's limit: above it the weights go to a ``.data`` file beside the model.
 SINGLE_FILE_LIMIT = 2 * 1024**3
-SAMPLE_IMAGE = Path(__file__).resolve().parents[2] / "resources" / "images" / "cat-chelsea.png"
 WEIGHT_CHOICES = ("default", "pretrained", "untrained")
+#: The lowest opset the dynamo exporter has its own implementations for (torchlib's); below it,
+#: torch.onnx only tries onnx's version converter, which fails for most models and then keeps
+#: this opset anyway (an ``--opset 7`` export used to claim 7 and contain 18).
+_TORCHLIB_OPSET_FALLBACK = 18
+#: onnxruntime's messages below ERROR go nowhere: the parity numbers say what matters.
+_ORT_LOG_ERRORS_ONLY = 3
+
+
+def supported_opsets() -> range:
+    """The opsets the installed exporter writes: from torchlib's own to the newest onnx knows."""
+    import onnx
+
+    try:
+        from torch.onnx._internal.exporter import _constants
+
+        lowest = int(_constants.TORCHLIB_OPSET)
+    except (ImportError, AttributeError):
+        lowest = _TORCHLIB_OPSET_FALLBACK
+    return range(lowest, int(onnx.defs.onnx_opset_version()) + 1)
+
+
+def check_opset(opset: int) -> int:
+    """An opset the installed exporter writes itself, or a one-line ``ExplorerError`` (exit 2)."""
+    supported = supported_opsets()
+    if opset not in supported:
+        import onnx
+
+        raise ExplorerError(
+            f"Opset {opset} cannot be exported here: torch {torch.__version__.split('+')[0]} with onnx "
+            f"{onnx.__version__} writes opsets {supported.start} to {supported.stop - 1}.",
+            hint=f"Use --opset {supported.start}…{supported.stop - 1} (default {DEFAULT_OPSET}).",
+        )
+    return opset
 
 
 @dataclass(frozen=True)
@@ -125,16 +162,6 @@ def _model_with_weights(name: str, weights: str) -> tuple[nn.Module, str]:
     return model.eval(), loaded.label
 
 
-@contextlib.contextmanager
-def _staging(folder: Path, name: str) -> Iterator[Path]:
-    """A hidden folder beside the target; removed whatever happens."""
-    staging = Path(tempfile.mkdtemp(dir=folder, prefix=f".{name}.export-"))
-    try:
-        yield staging
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
 def _example_input(shape: Shape, batch: int, seed: int = 0) -> torch.Tensor:
     generator = torch.Generator().manual_seed(seed)
     return torch.randn((batch, *shape), generator=generator)
@@ -142,11 +169,13 @@ def _example_input(shape: Shape, batch: int, seed: int = 0) -> torch.Tensor:
 
 def _photo_input(shape: Shape) -> torch.Tensor | None:
     """The bundled cat photo, resized to the input, normalised as ImageNet models expect."""
-    if len(shape) != 3 or shape[0] not in (1, 3) or not SAMPLE_IMAGE.is_file():
+    from explorer.core.samples import sample_image
+
+    if len(shape) != 3 or shape[0] not in (1, 3):
         return None
     from PIL import Image
 
-    with Image.open(SAMPLE_IMAGE) as image:
+    with Image.open(sample_image()) as image:
         picture = image.convert("RGB" if shape[0] == 3 else "L").resize((shape[2], shape[1]), Image.Resampling.BILINEAR)
     array = np.asarray(picture, dtype=np.float32) / 255.0
     tensor = torch.from_numpy(array).reshape(shape[1], shape[2], shape[0]).permute(2, 0, 1)
@@ -163,9 +192,33 @@ def _parity(session: Any, model: nn.Module, x: torch.Tensor, label: str) -> Pari
     expected = (expected[0] if isinstance(expected, (tuple, list)) else expected).numpy()
     if got.shape != expected.shape:
         raise ExplorerError(f"onnxruntime returned shape {got.shape}, PyTorch {expected.shape} ({label}).")
+    # A NaN would make every difference NaN, which compares as "no error": say it instead.
+    if not np.isfinite(expected).all():
+        raise ExplorerError(f"PyTorch's output holds NaN or infinite values ({label} input): there is no parity to check.")
+    if not np.isfinite(got).all():
+        raise ExplorerError(f"onnxruntime's output holds NaN or infinite values where PyTorch's does not ({label} input).")
     difference = float(np.abs(got - expected).max())
     scale = float(np.abs(expected).max()) or 1.0
     return Parity(label, difference, difference / scale)
+
+
+def _written_opset(proto: Any) -> int | None:
+    return next((int(o.version) for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+
+
+def check_export_fits(name: str, shape: Shape, options: ExportOptions) -> None:
+    """Refuse up front an input whose activations could not fit for the onnxruntime check."""
+    if not options.verify:
+        return  # torch.export traces with fake tensors: only the check runs real activations
+    from explorer.core.analysis import analyze
+    from explorer.core.limits import check_forward_fits
+
+    summary = analyze(name, shape)
+    batch = 3 if options.dynamic_batch else 1  # the largest batch the check runs
+    weights = 4 * summary.totals.params
+    check_forward_fits(
+        summary, what=f"Checking the export of {name} in onnxruntime", batch=batch, passes=2, extra_bytes=2 * weights,
+    )  # fmt: skip
 
 
 def export_one(
@@ -189,8 +242,10 @@ def export_one(
     from explorer.core.zoo import get_spec
 
     target_folder = check_output_folder(folder)
+    check_opset(options.opset)
     spec = get_spec(name)
     shape = spec.input_shape if options.input_shape is None else parse_input_shape(options.input_shape, channels=spec.input_shape[0])
+    check_export_fits(name, shape, options)
     started = time.perf_counter()
 
     def progress(stage: str, message: str) -> ExportProgress:
@@ -212,12 +267,15 @@ def export_one(
     example = _example_input(shape, 2 if options.dynamic_batch else 1)
     safe_name = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(stem or name).name)
     target = target_folder / f"{safe_name}.onnx"
-    with _staging(target_folder, safe_name) as staging:
+    with staging_folder(target_folder, target.name) as staging, _folder_must_stay(target_folder):
         yield progress("export", f"{name}: exporting with torch.onnx (dynamo), opset {options.opset}")
         staged = staging / target.name
         dynamic = ({0: torch.export.Dim("batch", min=1, max=4096)},) if options.dynamic_batch else None
         try:
-            with contextlib.redirect_stdout(io.StringIO()), torch.no_grad():
+            with (
+                contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), torch.no_grad(),
+                usercode.guard(name, "the export"),
+            ):  # fmt: skip
                 program = torch.onnx.export(
                     model, (example,), dynamo=True, opset_version=options.opset, dynamic_shapes=dynamic,
                     input_names=["input"], output_names=["logits"], verbose=False,
@@ -239,28 +297,66 @@ def export_one(
         proto = onnx.load(str(staged), load_external_data=False)
         op_types = collections.Counter(node.op_type for node in proto.graph.node)
 
+        written_opset = _written_opset(proto)
+        if written_opset != options.opset:
+            raise ExplorerError(
+                f"torch.onnx was asked for opset {options.opset} but wrote opset {written_opset} for {name}; "
+                "the file is not kept."
+            )
+
         parity: list[Parity] = []
         if options.verify:
             yield progress("verify", f"{name}: comparing onnxruntime with PyTorch")
-            import onnxruntime
-
-            session = onnxruntime.InferenceSession(str(staged), providers=["CPUExecutionProvider"])
-            batches = (1, 3) if options.dynamic_batch else (1,)
-            parity += [_parity(session, model, _example_input(shape, b, seed=b), f"random, batch {b}") for b in batches]
-            photo = _photo_input(shape)
-            if photo is not None:
-                parity.append(_parity(session, model, photo, "photo"))
+            try:
+                with usercode.guard(name, "the onnxruntime check"):
+                    parity = _verify(staged, model, shape, options)
+            except ExplorerError:
+                raise
+            except MemoryError:
+                raise ExplorerError(f"Not enough memory to check the export of {name} in onnxruntime.") from None
+            except Exception as error:  # onnxruntime's own exception types
+                raise ExplorerError(f"onnxruntime could not run the export of {name}: {_first_line(error)}") from None
 
         files = sorted(staging.iterdir())
-        for file in files:  # the model, then its .data file if any: both renamed in place
-            os.replace(file, target_folder / file.name)
-    size = sum((target_folder / file.name).stat().st_size for file in files)
+        try:
+            for file in files:  # the model, then its .data file if any: both renamed in place
+                os.replace(file, target_folder / file.name)
+            size = sum((target_folder / file.name).stat().st_size for file in files)
+        except OSError as error:
+            raise OutputError(
+                f"Cannot write {target}: {error.strerror or error} (was {target_folder} removed during the export?)"
+            ) from None
     yield progress("done", f"{name}: written {target}")
     return ExportResult(
-        model=name, path=target, bytes=size, opset=options.opset, nodes=len(proto.graph.node),
+        model=name, path=target, bytes=size, opset=written_opset or options.opset, nodes=len(proto.graph.node),
         op_types=MappingProxyType(dict(op_types.most_common())), parity=tuple(parity),
         seconds=time.perf_counter() - started, weights=label, input_shape=shape, dynamic_batch=options.dynamic_batch,
     )  # fmt: skip
+
+
+@contextlib.contextmanager
+def _folder_must_stay(folder: Path) -> Generator[None, None, None]:
+    """Any failure while the output folder has vanished is reported as that, not as what it broke."""
+    try:
+        yield
+    except Exception:
+        if not folder.is_dir():
+            raise OutputError(f"{folder} was removed during the export; nothing was written.") from None
+        raise
+
+
+def _verify(staged: Path, model: nn.Module, shape: Shape, options: ExportOptions) -> list[Parity]:
+    import onnxruntime
+
+    session_options = onnxruntime.SessionOptions()
+    session_options.log_severity_level = _ORT_LOG_ERRORS_ONLY
+    session = onnxruntime.InferenceSession(str(staged), session_options, providers=["CPUExecutionProvider"])
+    batches = (1, 3) if options.dynamic_batch else (1,)
+    parity = [_parity(session, model, _example_input(shape, b, seed=b), f"random, batch {b}") for b in batches]
+    photo = _photo_input(shape)
+    if photo is not None:
+        parity.append(_parity(session, model, photo, "photo"))
+    return parity
 
 
 def _model_with_file(name: str, path: str) -> tuple[nn.Module, str]:
@@ -268,7 +364,8 @@ def _model_with_file(name: str, path: str) -> tuple[nn.Module, str]:
     from explorer.core.zoo import get_spec
 
     model = get_spec(name).build()
-    apply_state_dict(model, load_state_dict_file(path))
+    state = load_state_dict_file(path, expected=model.state_dict(), model_name=name)
+    apply_state_dict(model, state, model_name=name, source=f"The weights in {Path(path).name}")
     return model, f"file {Path(path).name}"
 
 
@@ -277,9 +374,12 @@ def export_many(
 ) -> Generator[ExportProgress | ExportResult, None, list[ExportResult]]:
     """Export each model in turn; a model that fails gets an entry with its error and the rest go on.
 
-    Yields progress, and each model's result as soon as it is known.
+    Yields progress, and each model's result as soon as it is known. The folder and the opset
+    are checked first (an ``ExplorerError`` for the whole call, exit 2).
     """
     check_output_folder(folder)
+    check_opset(options.opset)
+    _check_inputs(names, options)
     results: list[ExportResult] = []
     for index, name in enumerate(names):
         started = time.perf_counter()
@@ -292,6 +392,27 @@ def export_many(
     return results
 
 
+def _check_inputs(names: Sequence[str], options: ExportOptions) -> None:
+    """The --input of the whole call: malformed, or too large for any model, before any export starts."""
+    from explorer.core.analysis import parse_input_shape
+    from explorer.core.zoo import get_spec
+
+    for name in names:
+        try:
+            spec = get_spec(name)
+        except ExplorerError:
+            continue  # an unknown name is that model's own error entry
+        shape = spec.input_shape if options.input_shape is None else parse_input_shape(options.input_shape, channels=spec.input_shape[0])
+        try:
+            check_export_fits(name, shape, options)
+        except ExplorerError as error:
+            from explorer.core.limits import TooLargeError
+
+            if isinstance(error, TooLargeError):
+                raise
+            # anything else (a user model that does not trace) is that model's own error entry
+
+
 def run_to_end(generator: Generator[Any, None, Any]) -> Any:
     """Drain a progress generator and return its value (the CLI has no progress bar to feed)."""
     try:
@@ -301,6 +422,9 @@ def run_to_end(generator: Generator[Any, None, Any]) -> Any:
         return stop.value
 
 
+_TERMINAL_COLOURS = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
+    text = _TERMINAL_COLOURS.sub("", str(error)).strip()  # torch.export colours its messages
     return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__

@@ -16,12 +16,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
 from PIL import Image
 from torch import Tensor, nn
 
+from explorer.core import usercode
 from explorer.core.devices import pick_device
 from explorer.core.errors import ExplorerError
 from explorer.core.images import load_image
@@ -37,6 +39,7 @@ from explorer.core.weights import (
 ImageInput = str | os.PathLike[str] | bytes | Image.Image
 DEFAULT_CACHE_BYTES = 2 * 2**30
 OOM_NOTICE = "CUDA ran out of memory; retried on the CPU (the runner stays on the CPU from now on)."
+NON_FINITE_OUTPUT = "the model's scores for this image are NaN or infinite, so there are no classes to show."
 
 _Result = TypeVar("_Result")
 
@@ -97,6 +100,7 @@ class Timings:
 
 @dataclass
 class _CacheEntry:
+    name: str
     model: nn.Module
     weights: LoadedWeights
     nbytes: int
@@ -126,16 +130,48 @@ def _image_name(item: ImageInput, position: int) -> str:
     return os.fspath(item)
 
 
-def _logits(output: Any) -> Tensor:
+IMAGE_MODEL_NEEDS = "an image model taking N×3×H×W (or N×1×H×W) images"
+
+
+def _logits(output: Any, model: str) -> Tensor:
     """The class scores from whatever a model returns (GoogLeNet/Inception namedtuples in train mode)."""
-    if isinstance(output, Tensor):
-        return output
-    logits = getattr(output, "logits", None)
-    if isinstance(logits, Tensor):
-        return logits
-    if isinstance(output, (tuple, list)) and output and isinstance(output[0], Tensor):
-        return output[0]
-    raise ExplorerError(f"The model returned {type(output).__name__}, not class scores.")
+    logits = output
+    if not isinstance(logits, Tensor):
+        logits = getattr(output, "logits", None)
+    if not isinstance(logits, Tensor) and isinstance(output, (tuple, list)) and output:
+        logits = output[0]
+    if not isinstance(logits, Tensor):
+        raise ExplorerError(
+            f"{model} returned {type(output).__name__}, not class scores: classify needs a model "
+            "that returns an N×classes tensor."
+        )
+    if logits.dim() != 2:
+        shape = "×".join(map(str, logits.shape)) or "a scalar"
+        raise ExplorerError(
+            f"{model} returned scores of shape {shape}: classify needs a model that returns N×classes."
+        )
+    return logits
+
+
+def require_image_model(model: str, command: str) -> None:
+    """Refuse, before anything runs, a model whose declared input is not an image (C×H×W, C = 1 or 3)."""
+    from explorer.core.zoo import get_spec
+
+    shape = tuple(get_spec(model).input_shape)
+    if len(shape) != 3 or shape[0] not in (1, 3):
+        text = "×".join(map(str, shape))
+        raise ExplorerError(f"{command} needs {IMAGE_MODEL_NEEDS}; {model} takes {text}.")
+
+
+def forward_failed(model: str, command: str, batch: Tensor, error: Exception) -> ExplorerError:
+    """A user model's forward that raised: one line saying what the command needs."""
+    from explorer.core.zoo.registry import _one_line
+
+    shape = "×".join(map(str, batch.shape))
+    path = Path(model.rpartition(":")[0])
+    return ExplorerError(
+        f"{model} fails on a {shape} batch ({_one_line(error, path)}): {command} needs {IMAGE_MODEL_NEEDS}."
+    )
 
 
 class ModelRunner:
@@ -171,7 +207,7 @@ class ModelRunner:
     def _store(self, model: str, key: str, net: nn.Module, weights: LoadedWeights) -> _CacheEntry:
         with self._lock:
             net = self._place(net, self.device)
-            entry = _CacheEntry(net, weights, model_bytes(net), self.device)
+            entry = _CacheEntry(model, net, weights, model_bytes(net), self.device)
             self._cache[self._cache_key(model, key)] = entry
             self._cache.move_to_end(self._cache_key(model, key))
             self._evict(keep=entry)
@@ -296,8 +332,11 @@ class ModelRunner:
         key = canonical_key(model, weights)
         entry = self._lookup(model, key)
         preprocessing = entry.weights.preprocessing if entry else preprocessing_for(model, key)
-        picture = image if isinstance(image, Image.Image) else load_image(image)
-        crop = preprocessing.crop_image(picture)
+        try:
+            picture = image if isinstance(image, Image.Image) else load_image(image)
+            crop = preprocessing.crop_image(picture)
+        except MemoryError:
+            raise ExplorerError(f"{_image_name(image, 0)}: not enough memory to preprocess it.") from None
         return crop, preprocessing.normalize(crop)
 
     def classify(
@@ -316,6 +355,7 @@ class ModelRunner:
             raise ExplorerError(f"The batch size must be at least 1, not {batch_size}.")
         images = list(images)
         total = len(images)
+        require_image_model(model, "classify")
         entry = yield from self._entry(model, weights, allow_download=False, fallback_untrained=False)
         label = entry.weights.label
         preprocessing = entry.weights.preprocessing
@@ -331,10 +371,12 @@ class ModelRunner:
                 try:
                     picture = item if isinstance(item, Image.Image) else load_image(item, name=name)
                     tensor = preprocessing.to_tensor(picture)
-                except ExplorerError as error:
+                    del picture
+                except (ExplorerError, MemoryError) as error:  # this file's entry; the others go on
+                    message = str(error) if isinstance(error, ExplorerError) else "not enough memory to preprocess it."
                     elapsed = (time.perf_counter() - clock) * 1e3
                     decode_ms += elapsed
-                    results.append(Classification(name, (), model, label, str(self.device), elapsed, str(error)))
+                    results.append(Classification(name, (), model, label, str(self.device), elapsed, message))
                     continue
                 elapsed = (time.perf_counter() - clock) * 1e3
                 decode_ms += elapsed
@@ -346,7 +388,12 @@ class ModelRunner:
                 forward_ms += batch_ms
                 share = batch_ms / len(pending)
                 for (slot, name, _, own_ms), top in zip(pending, predictions, strict=True):
-                    results[slot] = Classification(name, top, model, label, str(self.device), own_ms + share)
+                    if top is None:
+                        results[slot] = Classification(
+                            name, (), model, label, str(self.device), own_ms + share, NON_FINITE_OUTPUT
+                        )
+                    else:
+                        results[slot] = Classification(name, top, model, label, str(self.device), own_ms + share)
             done = min(start + batch_size, total)
             yield RunnerProgress("classify", done, total, f"Classified {done} of {total} image{'s' * (total != 1)}")
         self.last_timings = Timings(
@@ -364,11 +411,13 @@ class ModelRunner:
         """Top-k for an already preprocessed (N, C, H, W) batch: the runner's forward path alone."""
         entry = drain(self._entry(model, weights, allow_download=False, fallback_untrained=False))
         predictions, _ = self._predict(entry, batch, top_k)
-        return predictions
+        if any(row is None for row in predictions):
+            raise ExplorerError(f"{model}: {NON_FINITE_OUTPUT}")
+        return predictions  # type: ignore[return-value]
 
     def _predict(
         self, entry: _CacheEntry, batch: Tensor, top_k: int
-    ) -> tuple[tuple[tuple[Prediction, ...], ...], float]:
+    ) -> tuple[tuple[tuple[Prediction, ...] | None, ...], float]:
         try:
             return self._forward_top_k(entry, batch, top_k)
         except torch.OutOfMemoryError:
@@ -409,14 +458,25 @@ class ModelRunner:
 
     def _forward_top_k(
         self, entry: _CacheEntry, batch: Tensor, top_k: int
-    ) -> tuple[tuple[tuple[Prediction, ...], ...], float]:
+    ) -> tuple[tuple[tuple[Prediction, ...] | None, ...], float]:
+        """Top-k per row; a row whose scores are not all finite is None (its image gets an error)."""
         device = self.device
         model = self._ready(entry)
         self._synchronize(device)
         clock = time.perf_counter()
         with torch.inference_mode():
-            logits = _logits(model(self._place(batch, device)))
-            probabilities = logits.float().softmax(dim=1)
+            try:
+                with usercode.guard(entry.name, "the forward pass"):
+                    output = model(self._place(batch, device))
+            except (ExplorerError, torch.OutOfMemoryError):
+                raise
+            except Exception as error:
+                if not usercode.is_user_reference(entry.name):
+                    raise
+                raise forward_failed(entry.name, "classify", batch, error) from None
+            logits = _logits(output, entry.name).float()
+            finite = torch.isfinite(logits).all(dim=1).cpu().tolist()
+            probabilities = logits.softmax(dim=1)
             values, indices = probabilities.topk(min(top_k, probabilities.shape[1]), dim=1)
             values, indices = values.cpu().tolist(), indices.cpu().tolist()
         self._synchronize(device)
@@ -431,6 +491,8 @@ class ModelRunner:
                 )
                 for probability, index in zip(row_values, row_indices, strict=True)
             )
-            for row_values, row_indices in zip(values, indices, strict=True)
+            if row_finite
+            else None
+            for row_values, row_indices, row_finite in zip(values, indices, finite, strict=True)
         )
         return predictions, elapsed

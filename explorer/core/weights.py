@@ -23,19 +23,22 @@ import hashlib
 import http.client
 import os
 import pickle
+import pickletools
 import re
 import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+import zipfile
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import torch
 from torch import Tensor, nn
 
+from explorer.core import usercode
 from explorer.core.errors import ExplorerError
 from explorer.core.images import IMAGENET_PREPROCESSING, Preprocessing, preprocessing_for_input
 from explorer.core.zoo.registry import ModelSpec, get_spec
@@ -335,8 +338,8 @@ def load_weights(
     elif kind == "torchvision":
         model, loaded = yield from _load_torchvision(spec, target, allow_download=allow_download)
     else:
-        state = load_state_dict_file(target)
         model = spec.build()
+        state = load_state_dict_file(target, expected=model.state_dict(), model_name=spec.name)
         apply_state_dict(model, state, model_name=spec.name, source=f"The weights in {target.name}")
         categories = imagenet_categories() if _output_classes(spec) == 1000 else None
         loaded = LoadedWeights(
@@ -359,8 +362,7 @@ def _load_torchvision(
                 hint=f"Download it from the weights picker, or copy {path.name} into {path.parent}.",
             )
         yield from download_file(member.url, path, label=qualified)
-    state = _torch_load(path, label=qualified)
-    state = _torchvision_key_fixes(spec, _unwrap_state_dict(state, label=qualified))
+    state = _torchvision_key_fixes(spec, _read_torch_file(path, label=qualified))
     model = spec.build(**_torchvision_build_kwargs(spec, member))
     apply_state_dict(model, state, model_name=spec.name, source=f"The cached {qualified} weights ({path})")
     categories = member.meta.get("categories")
@@ -413,7 +415,7 @@ def _output_classes(spec: ModelSpec) -> int | None:
 
     try:
         model = build_on_meta(spec).eval()
-        with torch.no_grad():
+        with torch.no_grad(), usercode.guard(spec.name, "the forward pass"):
             output = model(torch.empty(1, *spec.input_shape, device="meta"))
     except Exception:  # a builder that cannot run on meta: categories are only a nicety
         return None
@@ -507,21 +509,70 @@ def _reason(error: BaseException) -> str:
     return str(reason).strip() or type(error).__name__
 
 
-# --- state dicts ------------------------------------------------------------------------------
+# --- state dicts ---------------------------------------------------------------------------
+
+#: A ``data.pkl`` larger than this is not a state dict's index (it holds only names and shapes).
+_MAX_PICKLE_BYTES = 64 * 2**20
 
 
-def load_state_dict_file(path: str | os.PathLike[str]) -> dict[str, Tensor]:
-    """Tensors from a ``.pth``/``.pt`` state dict (weights_only) or a ``.safetensors`` file, unwrapped."""
+@dataclass(frozen=True)
+class TensorInfo:
+    """What a checkpoint says about one tensor, read before any tensor data is."""
+
+    shape: tuple[int, ...]
+    kind: Literal["floating", "integer", "bool", "complex"]
+    dtype: str
+
+
+def _kind(dtype: torch.dtype) -> Literal["floating", "integer", "bool", "complex"]:
+    if dtype == torch.bool:
+        return "bool"
+    if dtype.is_complex:
+        return "complex"
+    return "floating" if dtype.is_floating_point else "integer"
+
+
+def _tensor_info(tensor: Tensor) -> TensorInfo:
+    return TensorInfo(tuple(tensor.shape), _kind(tensor.dtype), str(tensor.dtype).removeprefix("torch."))
+
+
+def load_state_dict_file(
+    path: str | os.PathLike[str],
+    *,
+    expected: Mapping[str, Tensor] | None = None,
+    model_name: str | None = None,
+) -> dict[str, Tensor]:
+    """Tensors from a ``.pth``/``.pt`` state dict (weights_only) or a ``.safetensors`` file, unwrapped.
+
+    Before any tensor is read, the file's own index is checked: the pickle's globals (one that
+    could run code is refused as such), a zip archive's records (torch.save never compresses
+    them, so a compressed one is refused as a possible zip bomb), and, given the model's
+    ``expected`` state dict, every key, shape and dtype (a mismatch is reported before gigabytes
+    are loaded). Tensors are then memory-mapped, not read into memory, and ones holding NaN or
+    infinity are refused.
+    """
     path = Path(path).expanduser()
     if not path.exists():
         raise ExplorerError(f"Weights file not found: {path}")
     if path.is_dir():
         raise ExplorerError(f"{path} is a folder, not a weights file.")
+    if not path.is_file():
+        raise ExplorerError(f"{path} is not a regular file.")
     if path.stat().st_size == 0:
         raise ExplorerError(f"{path} is empty (0 bytes).")
+    label = str(path)
+    source = f"The weights in {path.name}"
     if path.suffix.lower() == SAFETENSORS_SUFFIX or _looks_like_safetensors(path):
-        return _load_safetensors(path)
-    return _unwrap_state_dict(_torch_load(path, label=str(path)), label=str(path))
+        if expected is not None:
+            _check_fit(expected, _safetensors_index(path), model_name=model_name, source=source)
+        tensors = _strip_prefixes(_load_safetensors(path))
+    else:
+        if expected is not None and zipfile.is_zipfile(path):
+            index = {k: _tensor_info(v) for k, v in _read_torch_file(path, label=label, meta=True).items()}
+            _check_fit(expected, index, model_name=model_name, source=source)
+        tensors = _read_torch_file(path, label=label)
+    _check_finite(tensors, label)
+    return tensors
 
 
 def _looks_like_safetensors(path: Path) -> bool:
@@ -538,29 +589,127 @@ def _load_safetensors(path: Path) -> dict[str, Tensor]:
     try:
         return load_file(path, device="cpu")
     except (SafetensorError, OSError, ValueError) as error:
-        raise ExplorerError(f"{path} is not a valid safetensors file ({error}).") from error
+        raise ExplorerError(f"{path} is not a valid safetensors file ({_first_line(error)}).") from None
+
+
+_SAFETENSORS_KINDS: dict[str, Literal["floating", "integer", "bool", "complex"]] = {"BOOL": "bool", "C64": "complex"}
+
+
+def _safetensors_index(path: Path) -> dict[str, TensorInfo]:
+    """Keys, shapes and dtypes from a safetensors header; no tensor is read."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            index = {}
+            for key in handle.keys():
+                piece = handle.get_slice(key)
+                dtype = str(piece.get_dtype())
+                kind = _SAFETENSORS_KINDS.get(dtype) or ("floating" if dtype[:1] in "FB" else "integer")
+                index[key] = TensorInfo(tuple(int(d) for d in piece.get_shape()), kind, dtype)
+    except (SafetensorError, OSError, ValueError) as error:
+        raise ExplorerError(f"{path} is not a valid safetensors file ({_first_line(error)}).") from None
+    return _strip_prefixes(index)
 
 
 _UNSAFE_GLOBAL = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
 
 
-def _torch_load(path: Path, *, label: str) -> Any:
+def _refuse_code(label: str, names: list[str]) -> ExplorerError:
+    shown = ", ".join(repr(name) for name in sorted(names)[:3])
+    return ExplorerError(
+        f"Refusing to load {label}: it is not a plain state dict (it references the Python object "
+        f"{shown}), and unpickling it could run code.",
+        hint="Save the weights with torch.save(model.state_dict(), path), or use safetensors.",
+    )
+
+
+def _check_archive(path: Path, label: str) -> None:
+    """A torch.save zip: its records stored, its pickle small and naming only what weights_only allows."""
     try:
-        return torch.load(path, weights_only=True, map_location="cpu")
+        with zipfile.ZipFile(path) as archive:
+            records = archive.infolist()
+            compressed = [r.filename for r in records if r.compress_type != zipfile.ZIP_STORED]
+            pickles = [r for r in records if r.filename.endswith("/data.pkl") or r.filename == "data.pkl"]
+    except (zipfile.BadZipFile, OSError, ValueError) as error:
+        raise ExplorerError(f"{label} is not a PyTorch weights file, or it is corrupt ({_first_line(error)}).") from None
+    if compressed:
+        raise ExplorerError(
+            f"{label} holds compressed records ({compressed[0]}…), which torch.save never writes: refusing it "
+            "as a possible zip bomb."
+        )
+    if not pickles:
+        raise ExplorerError(f"{label} is a zip archive but not a PyTorch checkpoint (it has no data.pkl).")
+    if pickles[0].file_size > _MAX_PICKLE_BYTES:
+        raise ExplorerError(f"{label}'s index (data.pkl) is {pickles[0].file_size / 2**20:,.0f} MB: not a state dict.")
+    try:
+        unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
+    except Exception:  # torch's own load below says what is wrong
+        return
+    if unsafe:
+        raise _refuse_code(label, unsafe)
+
+
+_STRING_OPCODES = frozenset(
+    {"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE", "SHORT_BINSTRING", "BINSTRING", "STRING"}
+)
+
+
+def _pickle_globals(path: Path) -> list[str]:
+    """The callables that the file's first pickle names (``pickletools``: nothing is executed)."""
+    names: list[str] = []
+    strings: list[str] = []
+    with path.open("rb") as handle:
+        try:
+            for opcode, argument, _position in pickletools.genops(handle):
+                if opcode.name in _STRING_OPCODES:
+                    strings.append(str(argument))
+                elif opcode.name in ("GLOBAL", "INST"):
+                    names.append(str(argument).replace(" ", "."))
+                elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
+                    names.append(f"{strings[-2]}.{strings[-1]}")
+        except Exception:  # not a pickle, or truncated: what was read so far is all there is
+            pass
+    return names
+
+
+def _read_torch_file(path: Path, *, label: str, meta: bool = False) -> dict[str, Tensor]:
+    """The state dict of a torch.save file: on the meta device (shapes only), or memory-mapped."""
+    zipped = zipfile.is_zipfile(path)
+    if zipped:
+        _check_archive(path, label)
+    else:
+        # The legacy format starts with a pickled magic number; a pickle naming a callable there is code.
+        names = _pickle_globals(path)
+        if names:
+            raise _refuse_code(label, names)
+    if meta:
+        options: dict[str, Any] = {"map_location": "meta"}
+    else:
+        options = {"map_location": "cpu", "mmap": zipped}
+    return _unwrap_state_dict(_torch_load(path, label=label, **options), label=label)
+
+
+def _torch_load(path: Path, *, label: str, **options: Any) -> Any:
+    try:
+        return torch.load(path, weights_only=True, **{"map_location": "cpu", **options})
     except pickle.UnpicklingError as error:
         found = _UNSAFE_GLOBAL.search(str(error))
         if found is None:  # not a pickle torch understands at all: garbage, or another format
             raise ExplorerError(f"{label} is not a PyTorch weights file, or it is corrupt.") from None
-        raise ExplorerError(
-            f"Refusing to load {label}: it is not a plain state dict (it references the Python object "
-            f"{found.group(1)!r}), and unpickling it could run code.",
-            hint="Save the weights with torch.save(model.state_dict(), path), or use safetensors.",
-        ) from None
+        raise _refuse_code(label, [found.group(1)]) from None
+    except MemoryError:
+        raise ExplorerError(f"{label}: not enough memory to load it.") from None
     except Exception as error:  # torch raises RuntimeError, EOFError, zip errors… for non-checkpoints
         raise ExplorerError(
             f"{label} is not a PyTorch weights file, or it is truncated ({type(error).__name__}: "
-            f"{str(error).strip().splitlines()[0] if str(error).strip() else 'no details'})."
-        ) from error
+            f"{_first_line(error) if str(error).strip() else 'no details'})."
+        ) from None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _unwrap_state_dict(loaded: Any, *, label: str) -> dict[str, Tensor]:
@@ -577,14 +726,64 @@ def _unwrap_state_dict(loaded: Any, *, label: str) -> dict[str, Tensor]:
     tensors = {str(k): v for k, v in state.items() if isinstance(v, Tensor)}
     if not tensors:
         raise ExplorerError(f"{label} contains no tensors.")
+    return _strip_prefixes(tensors)
+
+
+_Value = TypeVar("_Value")
+
+
+def _strip_prefixes(state: dict[str, _Value]) -> dict[str, _Value]:
+    """Without the ``module.``/``_orig_mod.`` prefixes that wrappers add to every key."""
     changed = True
     while changed:
         changed = False
         for prefix in _WRAPPER_PREFIXES:
-            if all(key.startswith(prefix) for key in tensors):
-                tensors = {key[len(prefix) :]: value for key, value in tensors.items()}
+            if state and all(key.startswith(prefix) for key in state):
+                state = {key[len(prefix) :]: value for key, value in state.items()}
                 changed = True
-    return tensors
+    return state
+
+
+def _check_finite(tensors: Mapping[str, Tensor], label: str) -> None:
+    for key, tensor in tensors.items():
+        if tensor.is_floating_point() or tensor.is_complex():
+            finite = torch.isfinite(tensor)
+            if not bool(finite.all()):
+                bad = int(finite.numel() - finite.sum())
+                raise ExplorerError(
+                    f"{label}: {key} holds {bad:,} NaN or infinite value{'s' * (bad != 1)} (of {tensor.numel():,}); "
+                    "weights like that make every score NaN, so the file is refused."
+                )
+
+
+def _check_fit(
+    expected: Mapping[str, Tensor],
+    found: Mapping[str, TensorInfo],
+    *,
+    model_name: str | None,
+    source: str,
+) -> None:
+    """Keys, shapes and dtypes of a checkpoint against the model's, before anything is loaded."""
+    # BatchNorm fills in num_batches_tracked for checkpoints older than it (torchvision's own).
+    missing = [k for k in expected if k not in found and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in found if k not in expected]
+    mismatched = [
+        (k, found[k].shape, tuple(expected[k].shape))
+        for k in expected
+        if k in found and found[k].shape != tuple(expected[k].shape)
+    ]
+    if missing or unexpected or mismatched:
+        raise WeightsMismatchError(
+            model_name or "the model", missing=missing, unexpected=unexpected, mismatched=mismatched, source=source
+        )
+    for key, info in found.items():
+        want = _kind(expected[key].dtype)
+        if info.kind != want:  # float16 for float32 is a cast; int64 or bool for float32 is not weights
+            raise ExplorerError(
+                f"{source} hold {key} as {info.dtype}, but {model_name or 'the model'} needs {want} values there: "
+                "refusing it rather than converting it silently.",
+                hint="Is this a state dict of the model's weights? Save it with torch.save(model.state_dict(), path).",
+            )
 
 
 def apply_state_dict(
@@ -594,23 +793,13 @@ def apply_state_dict(
     model_name: str | None = None,
     source: str = "The weights",
 ) -> None:
-    """Load strictly; a misfit raises ``WeightsMismatchError`` naming keys and shapes."""
+    """Load strictly; a misfit raises ``WeightsMismatchError`` naming keys, shapes and dtypes."""
     expected = model.state_dict()
-    # BatchNorm fills in num_batches_tracked for checkpoints older than it (torchvision's own).
-    missing = [k for k in expected if k not in state_dict and not k.endswith("num_batches_tracked")]
-    unexpected = [k for k in state_dict if k not in expected]
-    mismatched = [
-        (k, tuple(state_dict[k].shape), tuple(expected[k].shape))
-        for k in expected
-        if k in state_dict and tuple(state_dict[k].shape) != tuple(expected[k].shape)
-    ]
-    if missing or unexpected or mismatched:
-        raise WeightsMismatchError(
-            model_name or type(model).__name__,
-            missing=missing,
-            unexpected=unexpected,
-            mismatched=mismatched,
-            source=source,
-        )
+    _check_fit(
+        expected,
+        {k: _tensor_info(v) for k, v in state_dict.items()},
+        model_name=model_name or type(model).__name__,
+        source=source,
+    )
     # Checked strictly above; strict=False only lets BatchNorm fill the num_batches_tracked gaps.
     model.load_state_dict(dict(state_dict), strict=False)

@@ -1,4 +1,14 @@
-"""QApplication bootstrap, the exception hook, and ``--screenshot`` mode."""
+"""QApplication bootstrap, the exception hook, the app icon, ``--screenshot`` mode, and an orderly exit.
+
+An orderly exit: every widget is deleted by ``delete_widgets``, while Python is still whole,
+before ``run`` returns. Left to the interpreter's teardown, PySide's exit handler
+(``PySide::destroyQCoreApplication``) deletes the remaining wrapped objects in no particular
+order; a pyqtgraph item's destructor then called back into a Python override whose object was
+half destroyed, and shiboken's error path crashed with SIGSEGV (``PepException_GetArgs`` in
+``storePythonOverrideErrorOrPrint``, in a core dump of the test run). With nothing left for that
+handler to delete, the process exits 0. (The other cause of that crash, PySide6 6.12.0's lost
+references to ``True``, is excluded in pyproject.toml; tests/gui/test_qt_binding.py.)
+"""
 
 from __future__ import annotations
 
@@ -48,38 +58,156 @@ def _install_excepthook() -> None:
     sys.excepthook = hook
 
 
+#: What Qt's offscreen platform says about window-manager requests it has no window manager for.
+_OFFSCREEN_CHATTER = ("This plugin does not support propagateSizeHints", "This plugin does not support raise")
+
+
+def _quiet_offscreen_platform() -> None:
+    """Screenshots run offscreen: keep stderr to the project's own lines (and Qt's real warnings)."""
+    from PySide6.QtCore import qInstallMessageHandler
+
+    def handler(_kind: object, _context: object, message: str) -> None:
+        if not message.startswith(_OFFSCREEN_CHATTER):
+            print(message, file=sys.stderr)
+
+    qInstallMessageHandler(handler)
+
+
+def app_icon() -> object:
+    """The app's icon: the SVG (Qt scales it) and every bundled PNG size."""
+    from PySide6.QtGui import QIcon
+
+    from explorer.core.samples import resources_folder
+
+    folder = resources_folder() / "icons"
+    icon = QIcon()
+    for png in sorted(folder.glob("cnn-explorer-*.png")):
+        icon.addFile(str(png))
+    icon.addFile(str(folder / "cnn-explorer.svg"))
+    return icon
+
+
 def _application() -> object:
     from PySide6.QtCore import QCoreApplication
+    from PySide6.QtGui import QGuiApplication
     from PySide6.QtWidgets import QApplication
+
+    from explorer.desktop import APP_ID
 
     QCoreApplication.setOrganizationName(ORGANISATION)
     QCoreApplication.setApplicationName(APPLICATION)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setStyle("Fusion")  # the same look everywhere; follows the system's light/dark palette
+    QGuiApplication.setDesktopFileName(APP_ID)  # Wayland and the task bar match the desktop entry's icon
+    app.setWindowIcon(app_icon())
     return app
 
 
+def delete_widgets() -> None:
+    """Delete every parentless widget now, while Python can still run their overrides (see the module docstring).
+
+    In an order that holds: the visible windows are closed first (their closeEvent still sees
+    every child); then each graphics view is deleted on its own, while the rest of its window
+    is intact (a pyqtgraph scene torn down together with its window's other children crashed in
+    a QGraphicsWidget destructor); then the windows; then the top-level menus, last because a
+    pyqtgraph ViewBox deleted after the context menu it holds crashes too. Windows that have a
+    parent (a combo box's popup, a tooltip) go with their parent.
+    """
+    from PySide6.QtCore import QCoreApplication, QEvent, QThreadPool
+    from PySide6.QtWidgets import QApplication, QGraphicsView, QMenu
+    from shiboken6 import isValid
+
+    def flush() -> None:
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+
+    def roots(*, menus: bool) -> list[object]:
+        return [
+            w for w in QApplication.topLevelWidgets() if isValid(w) and w.parent() is None and isinstance(w, QMenu) == menus
+        ]
+
+    QThreadPool.globalInstance().waitForDone(30_000)  # a worker's queued results must not outlive their receivers
+    QCoreApplication.processEvents()
+    # Closed first, while every child is intact: a window's closeEvent (saving its layout,
+    # cancelling its jobs, clearing its overlays) must not meet a view already deleted below.
+    for root in roots(menus=False):
+        if isValid(root) and root.isVisible():
+            root.close()
+    QCoreApplication.processEvents()
+    for root in roots(menus=False):
+        for view in root.findChildren(QGraphicsView) if isValid(root) else []:
+            if isValid(view):  # (deleting one view can take another's helpers with it)
+                view.deleteLater()
+                flush()
+    for menus in (False, True):
+        for widget in roots(menus=menus):
+            if isValid(widget):
+                widget.close()
+                widget.deleteLater()
+        flush()
+    QCoreApplication.processEvents()
+
+
 def run(options: GuiOptions) -> int:
+    from explorer.core.console import quiet_libraries
+
+    quiet_libraries()
     if options.screenshot is not None and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    if options.screenshot is not None and os.environ.get("QT_QPA_PLATFORM") == "offscreen":
+        _quiet_offscreen_platform()
     app = _application()
     _install_excepthook()
     from PySide6.QtCore import QSettings
 
     from explorer.gui.main_window import MainWindow
 
-    if options.screenshot is not None:
-        # A screenshot neither reads nor writes the user's saved layout.
-        settings = QSettings(str(Path(tempfile.mkdtemp()) / "screenshot.ini"), QSettings.Format.IniFormat)
-        return _screenshot(MainWindow(settings), options)
-    window = MainWindow()
-    _apply_graph_layout(window, options)
-    if options.convention:
-        window.set_convention(options.convention)
-    if options.model:
-        window._request = (options.model, options.input_shape, options.mode)
-    window.show()
-    return app.exec()
+    try:
+        if options.screenshot is not None:
+            # A screenshot neither reads nor writes the user's saved layout, and leaves no folder behind.
+            with tempfile.TemporaryDirectory(prefix="cnn-explorer-screenshot-") as folder:
+                settings = QSettings(str(Path(folder) / "screenshot.ini"), QSettings.Format.IniFormat)
+                try:
+                    return _screenshot(MainWindow(settings), options)
+                finally:
+                    delete_widgets()
+                    # Destroyed (and so synced) now, inside the folder: left to the garbage
+                    # collector, QSettings would write the file again, recreating the folder.
+                    import shiboken6
+
+                    shiboken6.delete(settings)
+        window = MainWindow()
+        _apply_graph_layout(window, options)
+        if options.convention:
+            window.set_convention(options.convention)
+        if options.model:
+            window.request_model(options.model, options.input_shape, options.mode)
+        window.show()
+        _quit_on_termination_signals(app)
+        return app.exec()
+    finally:
+        delete_widgets()
+
+
+def _quit_on_termination_signals(app: object) -> None:
+    """Ctrl+C, SIGTERM and SIGHUP close the window in order (exit code 128 + the signal).
+
+    Python runs signal handlers only between bytecodes, and Qt's event loop runs none while it
+    waits; a timer gives the handler its chance within a quarter of a second.
+    """
+    import signal
+
+    from PySide6.QtCore import QTimer
+
+    def leave(signum: int, _frame: object) -> None:
+        app.exit(128 + signum)  # type: ignore[attr-defined]
+
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        number = getattr(signal, name, None)
+        if number is not None:
+            signal.signal(number, leave)
+    heartbeat = QTimer(app)  # type: ignore[arg-type]
+    heartbeat.timeout.connect(lambda: None)
+    heartbeat.start(250)
 
 
 def _apply_graph_layout(window: object, options: GuiOptions) -> None:
@@ -88,9 +216,9 @@ def _apply_graph_layout(window: object, options: GuiOptions) -> None:
 
 
 def _sample_images() -> list[Path]:
-    from explorer.gui.jobs import SAMPLE_IMAGES
+    from explorer.core.samples import sample_images
 
-    return sorted(SAMPLE_IMAGES.iterdir())
+    return sample_images()
 
 
 def _features_screenshot(window: object, options: GuiOptions) -> str | None:
@@ -293,9 +421,15 @@ def _screenshot(window: object, options: GuiOptions) -> int:
             window.graph_view.show_group(window.graph_view.group_path(last) or last)
         QApplication.processEvents()
     image = window.grab()
-    options.screenshot.parent.mkdir(parents=True, exist_ok=True)
-    if not image.save(str(options.screenshot)):
-        print(f"cnn-explorer: error: cannot write {options.screenshot}", file=sys.stderr)
+    from explorer.core.errors import ExplorerError
+    from explorer.core.paths import atomic_write
+
+    try:
+        with atomic_write(options.screenshot) as staged:  # a failure leaves no partial PNG
+            if not image.save(str(staged), "PNG"):
+                raise ExplorerError(f"Qt could not write {options.screenshot}.")
+    except ExplorerError as error:
+        print(f"cnn-explorer: error: {error}", file=sys.stderr)
         return 2
     print(options.screenshot)
     return 0

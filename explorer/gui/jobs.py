@@ -12,13 +12,17 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtGui import QImage
 
+from explorer.core.samples import sample_folder
+from explorer.core.usercode import is_user_reference
+
 if TYPE_CHECKING:
     from explorer.core.reconcile import Reconciliation
     from explorer.core.runner import Classification, ModelRunner
     from explorer.core.stats import ModelSummary
     from explorer.core.zoo.registry import ModelSpec
 
-SAMPLE_IMAGES = Path(__file__).resolve().parents[2] / "resources" / "images"
+#: The bundled sample photos' folder (through the one accessor, so an installed wheel finds them).
+SAMPLE_IMAGES = sample_folder()
 THUMBNAIL_SIZE = 150
 
 
@@ -33,11 +37,6 @@ def load_catalogue() -> Catalogue:
     from explorer.core.zoo import list_specs
 
     return Catalogue(tuple(list_specs(include_torchvision=True)), describe_device(pick_device()))
-
-
-def is_user_reference(name: str) -> bool:
-    path, sep, factory = name.rpartition(":")
-    return bool(sep) and path.endswith(".py") and factory.isidentifier()
 
 
 def analyse(name: str, input_shape: str | None, mode: str, convention: str = "lecture") -> Generator[str, None, ModelSummary]:
@@ -202,11 +201,18 @@ def classify(paths: Sequence[str], columns: Sequence[tuple[str, str | None]]) ->
             notice = f"{model}: {str(error).splitlines()[0]} Using untrained weights."
             weights = "untrained"
             yield from _progress(runner.load(model, weights))
-        results = iter((yield from _progress(runner.classify(model, [i.path for i in good], weights=weights))))
-        crops = {i.path: pil_to_qimage(runner.preprocess(model, i.path, weights)[0]) for i in good}
+        results = (yield from _progress(runner.classify(model, [i.path for i in good], weights=weights)))
+        by_path = {image.path: result for image, result in zip(good, results, strict=True)}
+        crops: dict[str, QImage] = {}
+        for path, result in by_path.items():
+            if result.error is None:  # an image this model could not take has its error, not a crop
+                try:
+                    crops[path] = pil_to_qimage(runner.preprocess(model, path, weights)[0])
+                except ExplorerError:
+                    pass
         yield ClassifyColumn(
             column,
-            tuple(next(results) if image.error is None else None for image in images),
+            tuple(by_path.get(image.path) if image.error is None else None for image in images),
             tuple(crops.get(image.path) for image in images),
             notice,
         )

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QFrame,
     QMessageBox,
+    QPushButton,
     QScrollArea,
     QSplitter,
     QTabWidget,
@@ -51,6 +52,11 @@ if TYPE_CHECKING:
 DEFAULT_MODEL = "resnet18"
 VIEWS = ("graph", "table", "charts", "compare", "classify", "features", "explain", "whatif", "lessons", "reconcile")
 CONVENTION_KEY = "counting/convention"
+#: Said wherever a model file is opened: a ``.py`` model is code, and it runs.
+RUNS_CODE_WARNING = (
+    "Opening a .py model runs its Python code with your permissions (the file itself, its factory "
+    "and every forward pass): open only files you trust."
+)
 
 
 class MainWindow(QMainWindow):
@@ -62,6 +68,8 @@ class MainWindow(QMainWindow):
         self.selected: str | None = None
         self._specs: dict[str, ModelSpec] = {}
         self._request: tuple[str, str | None, str] | None = None  # what the user asked for last
+        self._requested_explicitly = False  # --model on the command line: an unknown name is said, not replaced
+        self._pending_notice: str | None = None  # shown once the next analysis is on screen
         self._compare_pair: tuple[str, str] = ("vgg16", "resnet18")
         saved = str(self.settings.value(CONVENTION_KEY, DEFAULT_CONVENTION))
         self.convention = saved if saved in CONVENTION_NAMES else DEFAULT_CONVENTION
@@ -83,6 +91,8 @@ class MainWindow(QMainWindow):
         self.reconcile_runner.result.connect(self._reconciled_done)
         self.reconcile_runner.error.connect(self._reconcile_failed)
         self.runners = (self.analysis, self.compare_runner, self.catalogue_runner, self.user_model_runner, self.reconcile_runner)
+        for runner in (self.analysis, self.user_model_runner):
+            runner.idle.connect(self._user_code_finished)
         # (the classifier's own runner is added once the view exists, in _build_views)
 
         # What-if (issue 11): the edit session, its views and menus; hooks in _analysis_done and select.
@@ -245,6 +255,12 @@ class MainWindow(QMainWindow):
         self.convention_picker.currentTextChanged.connect(self.set_convention)
         count_as = QLabel("Count as")
         count_as.setBuddy(self.convention_picker)
+        # Shown while a user's model code runs (it may never return): stops it, as the time limit would.
+        self.stop_user_code = QPushButton("Stop the model's code")
+        self.stop_user_code.setToolTip("Stop the code of the model file that is running (it is stopped after 60 s anyway)")
+        self.stop_user_code.clicked.connect(self._stop_user_code)
+        self.stop_user_code.hide()
+        self.statusBar().addPermanentWidget(self.stop_user_code)
         self.statusBar().addPermanentWidget(self.totals_label)
         self.statusBar().addPermanentWidget(count_as)
         self.statusBar().addPermanentWidget(self.convention_picker)
@@ -289,8 +305,15 @@ class MainWindow(QMainWindow):
             self.features.set_model_names(list(self._specs))
         name, shape, mode = self._request or (DEFAULT_MODEL, None, "eval")
         if name not in self._specs and not jobs.is_user_reference(name):
-            name, shape = DEFAULT_MODEL, None
+            if self._requested_explicitly:
+                self._pending_notice = _unknown_model_message(name, list(self._specs)) + f" Showing {DEFAULT_MODEL}."
+            name, shape = DEFAULT_MODEL, None  # (silently for a saved name this version no longer has)
         self.open_model(name, shape, mode)
+
+    def request_model(self, name: str, input_shape: str | None = None, mode: str = "eval") -> None:
+        """The model to open once the catalogue is loaded (--model); an unknown name is reported, not replaced silently."""
+        self._request = (name, input_shape, mode)
+        self._requested_explicitly = True
 
     def _catalogue_failed(self, error: BaseException) -> None:
         QMessageBox.critical(self, "cnn-explorer", f"The model catalogue could not be loaded:\n{error}")
@@ -307,6 +330,8 @@ class MainWindow(QMainWindow):
         self.catalogue.set_mode(current_mode)
         self.statusBar().showMessage(f"Analysing {name}…")
         self.analysis.submit(jobs.analyse, name, input_shape, current_mode, self.convention)
+        if jobs.is_user_reference(name):
+            self._user_code_started(name)
 
     def _input_shape_edited(self, text: str) -> None:
         if self._request:
@@ -320,7 +345,8 @@ class MainWindow(QMainWindow):
     def _analysis_done(self, summary: ModelSummary) -> None:
         previous = self.summary
         self.summary = summary
-        self.catalogue.show_message("")
+        self.catalogue.show_message(self._pending_notice or "")
+        self._pending_notice = None
         self.catalogue.set_input_shape(summary.input_shape)
         self.graph_view.set_summary(summary)
         self.table.set_summary(summary)
@@ -529,17 +555,46 @@ class MainWindow(QMainWindow):
         self.graph_view.start_search()
 
     def open_model_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open model file", "", "Python files (*.py)")
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open model file (its Python code will run)", "", "Python model files (*.py)"
+        )
         if not path:
             return
         factory, ok = QInputDialog.getText(
-            self, "Factory", f"Name of the function in {Path(path).name} that returns the nn.Module:", text="build"
+            self,
+            "Factory",
+            f"{RUNS_CODE_WARNING}\n\nName of the function in {Path(path).name} that returns the nn.Module:",
+            text="build",
         )
         if ok and factory.strip():
             self.open_user_model(f"{path}:{factory.strip()}")
 
     def open_user_model(self, reference: str) -> None:
         self.user_model_runner.submit(jobs.user_spec, reference)
+        self._user_code_started(reference)
+
+    def _user_code_started(self, reference: str) -> None:
+        self._running_user_code = reference
+        self.stop_user_code.show()
+        self.catalogue.show_message(f"Running the code of {Path(reference.rpartition(':')[0]).name}…", error=False)
+        self.statusBar().showMessage(f"Running the code of {reference}…")
+
+    def _user_code_finished(self) -> None:
+        if not (self.analysis.busy or self.user_model_runner.busy):
+            self.stop_user_code.hide()
+            if self.statusBar().currentMessage().startswith("Running the code of"):
+                self.statusBar().clearMessage()
+
+    def _stop_user_code(self) -> None:
+        """Cancel the jobs running a user's model code; a loop that never returns is interrupted."""
+        reference = getattr(self, "_running_user_code", "the model file")
+        self.user_model_runner.cancel()
+        self.analysis.cancel()
+        self.stop_user_code.hide()
+        self.statusBar().showMessage(f"Stopped the code of {reference}.", 8000)
+        self.catalogue.show_message(f"Stopped the code of {reference}.")
+        if self.summary is not None:
+            self.catalogue.select(self.summary.model, emit=False)
 
     def _user_spec_ready(self, spec: ModelSpec) -> None:
         self._specs[spec.name] = spec
@@ -549,13 +604,27 @@ class MainWindow(QMainWindow):
     def save_graph_image(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save graph", "graph.svg", "SVG (*.svg);;PNG (*.png)")
         if path:
-            self.graph_view.save_image(path)
+            from explorer.core.errors import ExplorerError
+            from explorer.core.paths import atomic_write
+
+            try:
+                with atomic_write(path) as staged:  # a failure leaves the old file, or none
+                    self.graph_view.save_image(staged)
+            except (ExplorerError, OSError, ValueError) as error:
+                self.statusBar().showMessage(f"Could not save the graph: {error}", 8000)
+                return
             self.statusBar().showMessage(f"Saved {path}", 4000)
 
     def export_table(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export layer table", "layers.csv", "CSV (*.csv);;Markdown (*.md)")
         if path:
-            self.table.export(path)
+            from explorer.core.errors import ExplorerError
+
+            try:
+                self.table.export(path)
+            except (ExplorerError, OSError, ValueError) as error:
+                self.statusBar().showMessage(f"Could not export the table: {error}", 8000)
+                return
             self.statusBar().showMessage(f"Saved {path}", 4000)
 
     def open_export_dialog(self) -> ExportDialog:
@@ -607,3 +676,10 @@ class MainWindow(QMainWindow):
                     return True
             QThread.msleep(10)
         return False
+
+
+def _unknown_model_message(name: str, names: list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, names, n=4, cutoff=0.6)
+    return f"Unknown model {name!r}." + (f" Did you mean: {', '.join(close)}?" if close else "")

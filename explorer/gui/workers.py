@@ -1,92 +1,117 @@
-"""One worker pattern for every long job: a QRunnable on the global QThreadPool.
+"""One worker pattern for every long job: superqt's thread workers, behind the app's ``TaskRunner``.
 
-After superqt's ``_qthreading`` (signals live on a separate QObject; a generator job is
-checked for an abort between yields) and Orange3's ``ConcurrentMixin`` (a new request cancels
-the one still running). Results arrive in the GUI thread through queued signals.
+superqt (``superqt.utils.create_worker``, the pattern napari uses) runs each job as a
+``QRunnable`` on the global ``QThreadPool``, keeps its signals on a separate ``QObject`` and checks
+a generator job for an abort between yields. ``TaskRunner`` adds what every view here needs,
+after Orange3's ``ConcurrentMixin``: one kind of job at a time, where a new request cancels the
+one still running and results of superseded requests are dropped, so a view only ever sees the
+answer to its latest question.
+
+What ``TaskRunner`` adds to superqt's workers, and why:
+
+- a job may be a plain function, a generator function, or a function that *returns* a generator
+  (``jobs.py`` has all three); all run as one ``GeneratorWorker`` over ``_job_steps``;
+- a cancelled generator is *closed* in its worker thread, so its ``finally`` blocks (an export's
+  staging folder, a download's partial file) run at once, not whenever it is garbage-collected;
+- a job that raises ``RuntimeError`` (torch's errors are) is still reported: superqt treats a
+  returned ``RuntimeError`` as "the worker was deleted" and would neither report nor finish;
+- cancelling also stops a user model's own code that never returns (``usercode.interrupt``);
+- each worker's Python object stays referenced from the GUI thread until its ``finished`` has
+  arrived, and then a while longer (``_RETIRED``), so the last reference is never dropped on the
+  pool thread while it is still returning from ``run`` (superqt's ``_worker_set`` keeps it too).
 """
 
 from __future__ import annotations
 
 import inspect
+import os
 import threading
+from collections import deque
 from collections.abc import Callable, Generator
+from functools import partial
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+os.environ.setdefault("QT_API", "pyside6")  # superqt goes through qtpy: never let it pick another binding
+
+from PySide6.QtCore import QObject, QThreadPool, Signal  # noqa: E402
+from superqt.utils import GeneratorWorker  # noqa: E402
+
+#: Finished workers kept referenced from the GUI thread (see the module docstring).
+_RETIRED = 16
 
 
-class WorkerSignals(QObject):
-    progress = Signal(object)  # whatever the job yields
-    result = Signal(object)  # what the job returns
-    error = Signal(object)  # the exception it raised
-    finished = Signal()  # always last, cancelled or not
+class JobFailed(Exception):
+    """Carries a job's exception through superqt, which would swallow a RuntimeError."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
-class Cancelled(Exception):
-    """Raised inside a job (via ``Worker.check``) when it has been cancelled."""
+class Worker(GeneratorWorker):
+    """superqt's GeneratorWorker, closing its generator when it is cancelled.
 
-
-class Worker(QRunnable):
-    """Runs ``job(*args, **kwargs)``; a generator job reports progress and can be cancelled.
-
-    Lifetimes are kept on the right threads (a pool thread must never delete a QObject or the
-    runnable it is running): the pool deletes the runnable after ``run`` returns (auto-delete,
-    so Qt owns it once started), and ``signals`` belongs to the caller's thread; the
-    ``TaskRunner`` parents it and deletes it there once ``finished`` has arrived.
+    ``thread_id`` is the pool thread running it (for ``usercode.interrupt``), once it has started.
     """
 
-    def __init__(self, job: Callable[..., Any], *args: Any, signals: WorkerSignals | None = None, **kwargs: Any) -> None:
-        super().__init__()
-        self.signals = signals if signals is not None else WorkerSignals()
-        self._job, self._args, self._kwargs = job, args, kwargs
-        self._abort = threading.Event()
+    def __init__(self, job: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        super().__init__(_job_steps, self, job, args, kwargs)
+        self.thread_id: int | None = None  # set while the job runs
 
     @property
     def cancelled(self) -> bool:
-        return self._abort.is_set()
+        return self.abort_requested
 
     def cancel(self) -> None:
-        self._abort.set()
+        self.quit()
+        thread_id = self.thread_id
+        if thread_id is not None:
+            from explorer.core.usercode import interrupt
 
-    def run(self) -> None:
+            interrupt(thread_id)
+
+    def work(self) -> Any:
         try:
-            value = self._job(*self._args, **self._kwargs)
-            if inspect.isgenerator(value):
-                value = self._drain(value)
-            if not self.cancelled:
-                self._emit(self.signals.result, value)
-        except Cancelled:
-            pass
-        except Exception as error:  # reported to the GUI, which shows it inline
-            if not self.cancelled:
-                self._emit(self.signals.error, error)
+            return super().work()
         finally:
-            self._job = self._args = self._kwargs = None  # released here, not when Qt deletes the runnable
-            self._emit(self.signals.finished)
+            if self.abort_requested:
+                self._gen.close()  # runs the job's finally blocks now, in this thread
+            self._gen = None  # the job's frames (and what they hold) go with the run, not with the wrapper
 
-    @staticmethod
-    def _emit(signal: Any, *value: Any) -> None:
-        try:
-            signal.emit(*value)
-        except RuntimeError:  # the receiver's side was deleted (the window closed): nobody to tell
-            pass
 
-    def _drain(self, generator: Generator[Any, None, Any]) -> Any:
-        try:
-            while True:
-                if self.cancelled:
-                    generator.close()
-                    raise Cancelled
-                self._emit(self.signals.progress, next(generator))
-        except StopIteration as stop:
-            return stop.value
+def _job_steps(
+    worker: Worker, job: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Generator[Any, None, Any]:
+    """Run ``job``; drain it if it is (or returns) a generator. Its exceptions travel as ``JobFailed``.
+
+    Any ``BaseException`` but ``GeneratorExit`` is reported: one escaping superqt's ``run`` would
+    leave the worker without its ``finished`` signal, and its runner busy for ever.
+    """
+    worker.thread_id = threading.get_ident()
+    try:
+        value = job(*args, **kwargs)
+        if inspect.isgenerator(value):
+            value = yield from value
+        return value
+    except GeneratorExit:
+        raise
+    except BaseException as error:
+        if not isinstance(error, Exception):  # the time limit or a Cancel reaching past user code
+            from explorer.core.usercode import UserCodeStopped
+
+            error = UserCodeStopped(f"The job was stopped ({type(error).__name__.strip('_').lower()}).")
+        raise JobFailed(error) from error
+    finally:
+        worker.thread_id = None
 
 
 class TaskRunner(QObject):
     """Runs one kind of job at a time: a new request cancels the one still running.
 
     Stale results (from a request that was superseded) are dropped, so views only ever see
-    the answer to the latest question.
+    the answer to the latest question. Signals arrive in the GUI thread: ``started`` when a job
+    is submitted, ``progress`` with whatever it yields, then ``result`` (its return value) or
+    ``error`` (its exception), and ``idle`` once no job of this runner is left running.
     """
 
     started = Signal()
@@ -99,7 +124,9 @@ class TaskRunner(QObject):
         super().__init__(parent)
         self._pool = pool or QThreadPool.globalInstance()
         self._current: Worker | None = None
-        self._running: set[Worker] = set()
+        self._running: dict[int, Worker] = {}
+        self._retired: deque[Worker] = deque(maxlen=_RETIRED)
+        self._next_token = 0
 
     @property
     def busy(self) -> bool:
@@ -108,13 +135,16 @@ class TaskRunner(QObject):
     def submit(self, job: Callable[..., Any], *args: Any, **kwargs: Any) -> Worker:
         if self._current is not None:
             self._current.cancel()
-        worker = Worker(job, *args, signals=WorkerSignals(self), **kwargs)
+        worker = Worker(job, *args, **kwargs)
+        token = self._next_token = self._next_token + 1
         self._current = worker
-        self._running.add(worker)
-        worker.signals.progress.connect(lambda value, w=worker: self._forward(w, self.progress, value))
-        worker.signals.result.connect(lambda value, w=worker: self._forward(w, self.result, value))
-        worker.signals.error.connect(lambda error, w=worker: self._forward(w, self.error, error))
-        worker.signals.finished.connect(lambda w=worker: self._finished(w))
+        self._running[token] = worker
+        # Bound methods and a token, not lambdas capturing the worker: the connections must not
+        # keep the worker alive in a cycle through Qt that Python's collector cannot see.
+        worker.yielded.connect(partial(self._forward, token, self.progress))
+        worker.returned.connect(partial(self._forward, token, self.result))
+        worker.errored.connect(partial(self._failed, token))
+        worker.finished.connect(partial(self._finished, token))
         self.started.emit()
         self._pool.start(worker)
         return worker
@@ -128,14 +158,25 @@ class TaskRunner(QObject):
         """Block until the pool is idle (tests, screenshot mode and shutdown only)."""
         return self._pool.waitForDone(msecs)
 
-    def _forward(self, worker: Worker, signal: Signal, value: object) -> None:
-        if worker is self._current and not worker.cancelled:
+    def _live(self, token: int) -> Worker | None:
+        worker = self._running.get(token)
+        if worker is None or worker is not self._current or worker.cancelled:
+            return None
+        return worker
+
+    def _forward(self, token: int, signal: Any, value: object) -> None:
+        if self._live(token) is not None:
             signal.emit(value)
 
-    def _finished(self, worker: Worker) -> None:
-        self._running.discard(worker)
-        worker.signals.deleteLater()  # in this thread, after the queued signals already delivered
-        if worker is self._current:
+    def _failed(self, token: int, error: BaseException) -> None:
+        if self._live(token) is not None:
+            self.error.emit(error.error if isinstance(error, JobFailed) else error)
+
+    def _finished(self, token: int) -> None:
+        worker = self._running.pop(token, None)
+        if worker is not None:
+            self._retired.append(worker)
+        if worker is not None and worker is self._current:
             self._current = None
         if not self._running:
             self.idle.emit()

@@ -172,7 +172,7 @@ def test_pickle_carrying_code_is_refused(tmp_path: Path, capsys: pytest.CaptureF
         torch.load(path, weights_only=True)
     with pytest.raises(ExplorerError, match="Refusing to load") as caught:
         load_state_dict_file(path)
-    assert "'print'" in str(caught.value)
+    assert "'builtins.print'" in str(caught.value)
     assert "code from a pickle ran" not in capsys.readouterr().out
 
 

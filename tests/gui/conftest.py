@@ -11,11 +11,18 @@ from PySide6.QtCore import QSettings, QThreadPool
 
 @pytest.fixture(autouse=True)
 def _no_dangling_threads(qapp: object) -> Iterator[None]:
-    """Fail a test that leaves a worker running (as napari's _dangling_qthread_pool does)."""
+    """Fail a test that leaves a worker running (as napari's _dangling_qthread_pool does); then delete its widgets.
+
+    Deleted here, in the order the app itself uses on exit (``delete_widgets``), so none is left
+    for the interpreter's teardown, where deleting them crashed.
+    """
     yield
     pool = QThreadPool.globalInstance()
     if not pool.waitForDone(60_000):
         pytest.fail("a worker thread was still running 60 s after the test ended")
+    from explorer.gui.app import delete_widgets
+
+    delete_widgets()
 
 
 @pytest.fixture

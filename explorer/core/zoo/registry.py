@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from explorer.core.errors import ExplorerError
+from explorer.core.usercode import is_user_reference, running_user_code
 
 if TYPE_CHECKING:
     from torch import nn
@@ -200,7 +201,7 @@ def get_spec(name: str) -> ModelSpec:
     _ensure_families_loaded()
     if name in _REGISTRY:
         return _REGISTRY[name]
-    if _looks_like_user_model(name):
+    if is_user_reference(name):
         return user_spec(name)
     if name in torchvision_classification_names():
         return torchvision_spec(name)
@@ -210,13 +211,12 @@ def get_spec(name: str) -> ModelSpec:
     raise ExplorerError(f"Unknown model {name!r}.", hint=hint)
 
 
-def _looks_like_user_model(name: str) -> bool:
-    path, sep, factory = name.rpartition(":")
-    return bool(sep) and path.endswith(".py") and factory.isidentifier()
-
-
 def user_spec(reference: str) -> ModelSpec:
-    """A spec for ``path/to/file.py:factory``; the factory returns an ``nn.Module``."""
+    """A spec for ``path/to/file.py:factory``; the factory returns an ``nn.Module``.
+
+    This imports the file, which runs its code (as the README and the GUI's dialog say); the
+    import, the factory and every forward pass run under ``usercode.running_user_code``.
+    """
     path_text, _, factory_name = reference.rpartition(":")
     path = Path(path_text).expanduser()
     if not path.is_file():
@@ -225,14 +225,17 @@ def user_spec(reference: str) -> ModelSpec:
     factory = getattr(module, factory_name, None)
     if not callable(factory):
         raise ExplorerError(f"{path} has no callable {factory_name!r}.")
-    shape = getattr(factory, "input_shape", None) or getattr(module, "INPUT_SHAPE", None)
-    input_shape = tuple(int(v) for v in shape) if shape else DEFAULT_INPUT_SHAPE
+    declared = getattr(factory, "input_shape", None) or getattr(module, "INPUT_SHAPE", None)
+    input_shape = _declared_input_shape(declared, path) if declared is not None else DEFAULT_INPUT_SHAPE
 
     def build(**kwargs: object) -> nn.Module:
         from torch import nn
 
         try:
-            model = factory(**kwargs)
+            with running_user_code(f"{factory_name}() in {path.name}"):
+                model = factory(**kwargs)
+        except ExplorerError:
+            raise
         except Exception as error:  # a user's code may raise anything
             raise ExplorerError(f"{factory_name}() failed: {_one_line(error, path)}") from error
         if not isinstance(model, nn.Module):
@@ -251,6 +254,25 @@ def user_spec(reference: str) -> ModelSpec:
     )
 
 
+def _declared_input_shape(declared: object, path: Path) -> tuple[int, ...]:
+    """``INPUT_SHAPE`` (or ``factory.input_shape``): a tuple of positive ints, or text like "3x32x32"."""
+    problem = f"INPUT_SHAPE in {path.name} must be the input's (C, H, W) as positive integers, e.g. (3, 32, 32)"
+    if isinstance(declared, str):
+        from explorer.core.analysis import parse_input_shape
+
+        try:
+            return parse_input_shape(declared)
+        except ExplorerError:
+            raise ExplorerError(f"{problem}, not {declared!r}.") from None
+    try:
+        values = tuple(declared)  # type: ignore[call-overload]
+    except TypeError:
+        raise ExplorerError(f"{problem}, not {declared!r}.") from None
+    if not values or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values):
+        raise ExplorerError(f"{problem}, not {declared!r}.")
+    return values
+
+
 def _import_user_file(path: Path) -> object:
     module_name = f"explorer_user_model_{abs(hash(str(path.resolve())))}"
     spec = importlib.util.spec_from_file_location(module_name, path)
@@ -259,7 +281,11 @@ def _import_user_file(path: Path) -> object:
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
-        spec.loader.exec_module(module)
+        with running_user_code(f"importing {path.name}"):
+            spec.loader.exec_module(module)
+    except ExplorerError:
+        sys.modules.pop(module_name, None)
+        raise
     except Exception as error:  # SyntaxError, ImportError, anything the file raises
         sys.modules.pop(module_name, None)
         raise ExplorerError(f"Cannot import {path}: {_one_line(error, path)}") from error

@@ -67,7 +67,11 @@ class ExportDialog(QDialog):
         self.filter = QLineEdit(placeholderText="Filter models…", clearButtonEnabled=True)
         self.filter.textChanged.connect(self._filter)
 
-        self.opset = QSpinBox(minimum=13, maximum=23, value=int(settings.value("export/opset", 18)))
+        from explorer.core.onnx_export import DEFAULT_OPSET, supported_opsets  # torch is loaded by now
+
+        opsets = supported_opsets()  # what the installed exporter writes itself
+        self.opset = QSpinBox(minimum=opsets.start, maximum=opsets.stop - 1)
+        self.opset.setValue(int(settings.value("export/opset", DEFAULT_OPSET)))
         self.input_shape = QLineEdit(str(settings.value("export/input", "")), placeholderText="each model's default, e.g. 3x224x224")
         self.dynamic_batch = QCheckBox("dynamic batch dimension")
         self.dynamic_batch.setChecked(settings.value("export/dynamic", "false") == "true")

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from explorer.core.samples import DEFAULT_SAMPLE
 from explorer.gui import jobs
 from explorer.gui.workers import TaskRunner
 
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
 PAGE_SIZE = 256
 PADDING = 1
 COLORMAP = "viridis"
-DEFAULT_IMAGE = jobs.SAMPLE_IMAGES / "cat-chelsea.png"
+DEFAULT_IMAGE = jobs.SAMPLE_IMAGES / DEFAULT_SAMPLE
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp);;All files (*)"
 NORMALISE_MODES = (("per channel", "channel"), ("per layer", "layer"))
 
@@ -510,7 +511,19 @@ class FeaturePane(QFrame):
         return self.grid.image_item.image
 
     def save_png(self, path: str | Path) -> bool:
-        """The current grid (or the branch grids) as a PNG, at screen resolution."""
+        """The current grid (or the branch grids) as a PNG, at screen resolution, written atomically."""
+        from explorer.core.errors import ExplorerError
+        from explorer.core.paths import atomic_write
+
+        try:
+            with atomic_write(path) as staged:
+                if not self._render_png(staged):
+                    raise ExplorerError("nothing to save")
+        except ExplorerError:
+            return False
+        return True
+
+    def _render_png(self, path: str | Path) -> bool:
         widget = self.branch_host if self.branch_area.isVisible() or self.branch_grids else self.grid
         if self.branch_grids:
             widget = self.branch_area.widget()

@@ -364,7 +364,10 @@ class LayerTable(QWidget):
         render = EXPORT_FORMATS.get(path.suffix.lower())
         if render is None:
             raise ValueError(f"Unknown export format {path.suffix!r}: use .csv or .md.")
-        path.write_text(render(self.summary), encoding="utf-8")
+        from explorer.core.paths import atomic_write
+
+        with atomic_write(path) as staged:  # a failure leaves the old file, or none
+            staged.write_text(render(self.summary), encoding="utf-8")
         return path
 
     def copy_selection(self) -> str:
@@ -465,8 +468,10 @@ class LayerTable(QWidget):
         target = Path(path)
         if target.suffix.lower() not in EXPORT_FORMATS:
             target = target.with_name(target.name + suffix)
+        from explorer.core.errors import ExplorerError
+
         try:
             return self.export(target)
-        except OSError as error:
+        except (OSError, ExplorerError) as error:
             QMessageBox.warning(self, "Export layer table", f"Could not write {target}:\n{error}")
             return None
