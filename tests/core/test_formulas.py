@@ -15,6 +15,10 @@ from torch import nn
 from zoo_inputs import ZOO, sizes
 
 from explorer.core import analyze
+from explorer.core.analysis import parse_input_shape
+from explorer.core.convention_names import CONVENTION_NAMES, DEFAULT_CONVENTION
+from explorer.core.edits import SetInput, parse_remove, parse_replace, parse_set, what_if
+from explorer.core.lessons import LESSONS, run_lesson
 from explorer.core.report import COLUMNS
 from explorer.core.stats import LayerStats, ModelSummary
 
@@ -141,3 +145,46 @@ def test_the_evaluator_rejects_the_false_formulas_of_issue_9() -> None:
     assert clauses("1,000 × 4 B = 4,000 B ≈ 3.91 KB")[0].result == 4000
     with pytest.raises(FormulaSyntaxError):
         clauses("RF = 3 + x = 5")
+
+
+# --- every convention, and edited models ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("convention", [name for name in CONVENTION_NAMES if name != DEFAULT_CONVENTION])
+def test_every_conventions_formulas_are_true_arithmetic(convention: str) -> None:
+    """Each peer's rules print their own formulas (bias, BN, ReLU, adds, 2×MACs): they must add up too."""
+    checked = 0
+    for name in ZOO:
+        checked += check_summary(analyze(name, sizes(name)[-1], "eval", convention=convention))
+    assert checked > len(ZOO)
+
+
+@pytest.mark.parametrize("lesson", [lesson.name for lesson in LESSONS if lesson.compares])
+def test_every_lessons_edited_formulas_are_true_arithmetic(lesson: str) -> None:
+    whatif = run_lesson(lesson).whatif
+    assert whatif is not None
+    assert check_summary(whatif.original) > 0
+    assert check_summary(whatif.edited) > 0
+
+
+EDITS_OF_EVERY_KIND = (
+    "--set features.0.kernel_size=5",
+    "--set features.3.out_channels=100",  # propagates into features.6's in_channels
+    "--replace features.8=conv:out=256,k=3,p=1+relu+conv:out=256,k=3,p=1",
+    "--remove features.12",  # the last max-pool, bypassed: the classifier sees 13×13
+    "--set-input 3x131x97",
+)
+
+
+@pytest.mark.parametrize("convention", CONVENTION_NAMES)
+def test_edited_models_formulas_are_true_arithmetic_in_every_convention(convention: str) -> None:
+    edits = []
+    for text in EDITS_OF_EVERY_KIND:
+        option, value = text.split(" ", 1)
+        parse = {"--set": parse_set, "--replace": parse_replace, "--remove": parse_remove,
+                 "--set-input": lambda v: SetInput(parse_input_shape(v))}[option]  # fmt: skip
+        edits.append(parse(value))
+    whatif = what_if("alexnet", edits, convention=convention)
+    assert whatif.edited.convention == convention == whatif.original.convention
+    assert {"edited", "added"} <= {layer.status for layer in whatif.diff.layers}
+    assert check_summary(whatif.edited) >= len(whatif.edited.layers)
