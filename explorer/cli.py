@@ -151,12 +151,22 @@ def _build_parser() -> argparse.ArgumentParser:
     whatif.add_argument("--edits", dest="edit_file", type=Path, metavar="FILE.json", help="start from a saved edit file")
     whatif.add_argument("--save", type=Path, metavar="FILE.json", help="write the edits to an edit file")
     whatif.add_argument("--format", choices=("table", "json"), default="table")
+    whatif.add_argument(
+        "--convention", choices=CONVENTION_NAMES, default=DEFAULT_CONVENTION,
+        help="whose counting rules the MACs and FLOPs of both sides follow (default: lecture)",
+    )  # fmt: skip
     whatif.add_argument("--all", action="store_true", help="list every layer, not only those that changed")
     whatif.add_argument("--export", type=Path, metavar="DIR", help="also export the edited model to DIR/MODEL-edited.onnx")
     whatif.add_argument("--weights", default="default", metavar="default|pretrained|untrained|FILE",
                         help="weights of the exported model: pretrained where a layer keeps its shape, new layers initialised")  # fmt: skip
+    add_timeout_option(whatif)
 
-    lesson = commands.add_parser("lesson", help="the seeds' lessons as live experiments: list them, or run one")
+    lesson = commands.add_parser(
+        "lesson",
+        help="the seeds' lessons as live experiments: list them, or run one",
+        description="The seeds' lessons, each a what-if experiment. Their numbers follow the lecture's convention "
+        "(MACs without bias, the seed's table), the one the claims are stated in.",
+    )
     lesson.add_argument("name", nargs="?", help="a lesson (without it: the list)")
     lesson.add_argument("--json", action="store_true")
     _add_explain_commands(commands)  # issue 14: explain, erf
@@ -210,6 +220,7 @@ def _add_explain_commands(commands: argparse._SubParsersAction[argparse.Argument
                          help="default: the model's pretrained weights (downloaded if need be), else untrained")
     explain.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
     explain.add_argument("--json", action="store_true", help="class, map shape, min/max, peak (image pixels), …")
+    add_timeout_option(explain)
 
     erf = commands.add_parser(
         "erf",
@@ -227,6 +238,7 @@ def _add_explain_commands(commands: argparse._SubParsersAction[argparse.Argument
                      help="default: the model's pretrained weights (downloaded if need be), else untrained")
     erf.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
     erf.add_argument("--json", action="store_true", help="theoretical box, support, 50 % / 90 % mass fractions, …")
+    add_timeout_option(erf)
 
 
 def _load_with_progress(runner: ModelRunner, model: str, weights: str) -> LoadedWeights:
@@ -321,12 +333,15 @@ def _split_model_and_images(inputs: list[str]) -> tuple[str, list[str]]:
     a suffix): then the call fails with "Did you mean…".
     """
     from explorer.core.errors import ExplorerError
+    from explorer.core.usercode import is_user_reference
     from explorer.core.zoo import get_spec
 
     first, rest = inputs[0], inputs[1:]
     try:
         get_spec(first)
     except ExplorerError as error:
+        if is_user_reference(first) and rest:
+            raise  # file.py:factory is a model: its own error (cannot import, no factory…), not "not an image"
         looks_like_a_path = Path(first).exists() or bool(Path(first).suffix) or "/" in first or os.sep in first
         misspelt_model = bool(error.hint and error.hint.startswith("Did you mean"))
         if looks_like_a_path or not misspelt_model:
@@ -485,16 +500,20 @@ def _cmd_whatif(args: argparse.Namespace) -> int:
         edits.append(edit)
     if not edits:
         raise ExplorerError("No edits: give --set, --replace, --remove, --set-input or --edits FILE.json.")
+    from explorer.core.onnx_export import check_output_folder
+    from explorer.core.paths import check_output_file
+
+    if args.save:
+        check_output_file(args.save)  # before any work, as every --out
+    if args.export:
+        check_output_folder(args.export, option="--export")
     mode = args.mode or (saved.mode if saved else "eval")
     input_shape = args.input or (saved.input_shape if saved else None)
-    result = what_if(model, edits, input_shape=input_shape, mode=mode)
+    result = what_if(model, edits, input_shape=input_shape, mode=mode, convention=args.convention)
     if args.save:
         EditFile(result.model, tuple(edits), mode, result.original.input_shape).save(args.save)
     exported = None
     if args.export:
-        from explorer.core.onnx_export import check_output_folder
-
-        check_output_folder(args.export)
         generator = export_edited(model, edits, args.export, input_shape=input_shape, weights=args.weights)
         exported = _with_progress(generator) if sys.stderr.isatty() and args.format != "json" else _drain(generator)
         if exported.error:
@@ -521,7 +540,7 @@ def _drain(generator: object) -> object:
 
 
 def _cmd_lesson(args: argparse.Namespace) -> int:
-    from explorer.core.lessons import LESSONS, run_lesson
+    from explorer.core.lessons import LESSON_CONVENTION_NOTE, LESSONS, run_lesson
 
     if args.name is None:
         if args.json:
@@ -531,6 +550,7 @@ def _cmd_lesson(args: argparse.Namespace) -> int:
         for lesson in LESSONS:
             print(f"  {lesson.name:<{width}}  {lesson.title}")
         print("\nRun one: cnn-explorer lesson NAME")
+        print(LESSON_CONVENTION_NOTE)
         return 0
     result = run_lesson(args.name)
     if args.json:
@@ -551,30 +571,8 @@ def _cmd_lesson(args: argparse.Namespace) -> int:
     print(f"\nVerdict: {result.verdict}")
     for note in result.measured.notes:
         print(f"\nNote: {note}")
+    print(f"\n{LESSON_CONVENTION_NOTE}")
     return 0
-
-
-def _check_out_file(path: Path | None) -> None:
-    """``--out FILE.png``: its folder must exist and Pillow must know the format (before any work)."""
-    if path is None:
-        return
-    from PIL import Image
-
-    from explorer.core.errors import ExplorerError
-
-    if not path.parent.is_dir():
-        raise ExplorerError(f"Cannot write {path}: the folder {path.parent} does not exist.")
-    if path.suffix.lower() not in Image.registered_extensions():
-        raise ExplorerError(f"Cannot write {path}: unknown image format {path.suffix!r}; use a .png name.")
-
-
-def _save_picture(picture: object, path: Path) -> None:
-    from explorer.core.errors import ExplorerError
-
-    try:
-        picture.save(path)  # type: ignore[attr-defined]
-    except (OSError, ValueError) as error:
-        raise ExplorerError(f"Cannot write {path}: {getattr(error, 'strerror', None) or error}.") from None
 
 
 def _position(text: str | None) -> tuple[int, int] | None:
@@ -593,6 +591,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     from explorer.core.errors import ExplorerError
     from explorer.core.explain import Explainer, explanation_image
     from explorer.core.images import load_image
+    from explorer.core.paths import check_image_output, save_image
     from explorer.core.runner import ModelRunner
 
     model, images = _split_model_and_images(args.inputs)
@@ -602,7 +601,8 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         raise ExplorerError(f"--opacity must be between 0 and 1, not {args.opacity}.")
     image = images[0]
     picture = load_image(image)  # a clear error for a bad image before any model loads
-    _check_out_file(args.out)
+    if args.out is not None:
+        check_image_output(args.out)
     runner = ModelRunner(args.device)
     loaded = _load_with_progress(runner, model, _feature_weights(model, args.weights))
     explainer = Explainer(runner)
@@ -615,7 +615,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     for notice in runner.notices:
         print(f"cnn-explorer: note: {notice}", file=sys.stderr)
     if args.out is not None:
-        _save_picture(explanation_image(picture, explanation, opacity=args.opacity), args.out)
+        save_image(explanation_image(picture, explanation, opacity=args.opacity), args.out)
     if args.json:
         print(json.dumps(explanation.to_dict(), indent=2, ensure_ascii=False))
         return 0
@@ -649,11 +649,13 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 def _cmd_erf(args: argparse.Namespace) -> int:
     from explorer.core.explain import Explainer, effective_field_image
     from explorer.core.images import load_image
+    from explorer.core.paths import check_image_output, save_image
     from explorer.core.runner import ModelRunner
 
     at = _position(args.at)
     picture = load_image(args.image)
-    _check_out_file(args.out)
+    if args.out is not None:
+        check_image_output(args.out)
     runner = ModelRunner(args.device)
     loaded = _load_with_progress(runner, args.model, _feature_weights(args.model, args.weights))
     explainer = Explainer(runner)
@@ -664,7 +666,7 @@ def _cmd_erf(args: argparse.Namespace) -> int:
         print(f"cnn-explorer: note: {notice}", file=sys.stderr)
     if args.out is not None:
         crop, _ = runner.preprocess(args.model, picture, loaded.key)
-        _save_picture(effective_field_image(crop, field), args.out)
+        save_image(effective_field_image(crop, field), args.out)
     if args.json:
         print(json.dumps(field.to_dict(), indent=2, ensure_ascii=False))
         return 0

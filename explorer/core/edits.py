@@ -222,10 +222,10 @@ class EditFile:
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
 
     def save(self, path: str | Path) -> None:
-        try:
-            Path(path).write_text(self.to_json(), encoding="utf-8")
-        except OSError as error:
-            raise ExplorerError(f"Cannot write {path}: {error.strerror or error}.") from None
+        from explorer.core.paths import atomic_write, check_output_file
+
+        with atomic_write(check_output_file(path)) as staged:  # a full disk or a signal keeps the old file
+            staged.write_text(self.to_json(), encoding="utf-8")
 
     @classmethod
     def from_dict(cls, data: Any, *, source: str = "The edit file") -> EditFile:
@@ -774,6 +774,7 @@ class WhatIf:
         return {
             "model": self.model,
             "mode": self.mode,
+            "convention": self.edited.convention,
             "input_shape": {"before": list(self.original.input_shape), "after": list(self.edited.input_shape)},
             "base_edits": [edit.to_dict() for edit in self.base_edits],
             "edits": [edit.to_dict() for edit in self.edits],

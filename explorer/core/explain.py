@@ -52,7 +52,7 @@ from PIL import Image, ImageDraw
 from torch import Tensor, fx, nn
 
 from explorer.core.errors import ExplorerError
-from explorer.core.features import _run_with_hooks, _Traced, check_layers, image_cache_key, receptive_box, viridis
+from explorer.core.features import _run_with_hooks, _Traced, check_layers, image_cache_key, module_output, receptive_box, viridis
 from explorer.core.graph import INPUT_NAME
 from explorer.core.images import CropGeometry, load_image
 from explorer.core.layers import function_kind, module_kind, op_name
@@ -332,7 +332,13 @@ def default_layer(summary: ModelSummary) -> str:
 
 
 def check_explainable(summary: ModelSummary, layer: str, *, what: str = "Grad-CAM") -> LayerStats:
-    """The layer's stats; a clear error for an unknown name or a node without a spatial map."""
+    """The layer's stats; a clear error for an unknown name or a node without a spatial map.
+
+    A module path that is no node (a residual block, an Inception module, an MBConv block) stands
+    for the module's output node, as in ``features.select_layer``: the returned stats are that node's.
+    """
+    if layer not in summary.graph:
+        layer = module_output(summary, layer) or layer
     check_layers(summary, [layer])
     stats = summary.layer(layer)
     if layer == INPUT_NAME or not is_spatial(stats):
@@ -605,8 +611,7 @@ class Explainer:
             raise ExplorerError(f"Unknown method {method!r}: use {', '.join(METHODS)}.")
         inputs = yield from self._inputs(model, image, weights, summary)
         if method in LAYER_METHODS:
-            layer = layer or default_layer(inputs.summary)
-            check_explainable(inputs.summary, layer, what=METHODS[method])
+            layer = check_explainable(inputs.summary, layer or default_layer(inputs.summary), what=METHODS[method]).name
         else:
             layer = None
         settings: dict[str, Any] = {}
@@ -725,6 +730,7 @@ class Explainer:
         """The effective fields of several positions of one layer, from one batched backward pass."""
         inputs = yield from self._inputs(model, image, weights, summary)
         stats = check_explainable(inputs.summary, layer, what="The effective receptive field")
+        layer = stats.name
         channels, height, width = stats.output_shape
         positions = list(positions) if positions else [(height // 2, width // 2)]
         for row, col in positions:

@@ -17,10 +17,20 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from explorer.core.convention_names import DEFAULT_CONVENTION
 from explorer.core.edits import Edit, LayerSpec, RemoveLayer, ReplaceLayer, SetInput, SetLayer, WhatIf, what_if
 from explorer.core.errors import ExplorerError
 from explorer.core.layers import Shape
 from explorer.core.stats import LayerStats, ModelSummary
+
+
+#: The lessons' numbers follow the lecture's convention (the seeds' table: MACs without the bias,
+#: FLOPs = 2 MACs + 1 per element of an elementwise op): the claims are stated in it.
+LESSON_CONVENTION = DEFAULT_CONVENTION
+LESSON_CONVENTION_NOTE = (
+    "The numbers follow the lecture's convention (the seeds' table: MACs without the bias), the one the claims "
+    "are stated in; `cnn-explorer whatif --convention NAME` runs the same edits under another tool's rules."
+)
 
 
 @dataclass(frozen=True)
@@ -87,6 +97,7 @@ class LessonResult:
             "source": lesson.source,
             "claim": lesson.claim,
             "model": lesson.model,
+            "convention": LESSON_CONVENTION,
             "labels": list(lesson.labels),
             "base_edits": [edit.to_dict() for edit in lesson.base_edits],
             "edits": [edit.to_dict() for edit in lesson.edits],
@@ -708,5 +719,8 @@ def run_lesson(name: str | Lesson) -> LessonResult:
     lesson = get_lesson(name) if isinstance(name, str) else name
     whatif = None
     if lesson.compares:
-        whatif = what_if(lesson.model, lesson.edits, input_shape=lesson.input_shape, base_edits=lesson.base_edits)
+        whatif = what_if(
+            lesson.model, lesson.edits, input_shape=lesson.input_shape, base_edits=lesson.base_edits,
+            convention=LESSON_CONVENTION,
+        )  # fmt: skip
     return LessonResult(lesson, lesson.measure(whatif), whatif)

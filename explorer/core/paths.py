@@ -18,8 +18,12 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from explorer.core.errors import ExplorerError
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 #: Staging entries (files and folders) of the project's own writers: ``.NAME.cnn-explorer-PID-RANDOM``.
 STAGING_MARK = "cnn-explorer"
@@ -81,6 +85,29 @@ def check_output_file(path: str | os.PathLike[str]) -> Path:
     if target.is_dir():
         raise OutputError(f"{target} is a folder; give a file name.")
     check_output_folder(target.parent if str(target.parent) else Path("."), option="path")
+    return target
+
+
+def check_image_output(path: str | os.PathLike[str]) -> Path:
+    """``--out FILE.png``: ``check_output_file``, and a name whose suffix Pillow can write (before any work)."""
+    from PIL import Image
+
+    target = check_output_file(path)
+    if target.suffix.lower() not in Image.registered_extensions():
+        raise OutputError(f"Cannot write {target}: unknown image format {target.suffix or '(no suffix)'!r}; use a .png name.")
+    return target
+
+
+def save_image(picture: Image.Image, path: str | os.PathLike[str]) -> Path:
+    """Write a Pillow image through ``atomic_write`` (the format from the name's suffix)."""
+    from PIL import Image
+
+    target = Path(path).expanduser()
+    with atomic_write(target) as staged:
+        try:
+            picture.save(staged, format=Image.registered_extensions()[target.suffix.lower()])
+        except (KeyError, ValueError) as error:
+            raise OutputError(f"Cannot write {target}: {error}.") from None
     return target
 
 

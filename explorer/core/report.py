@@ -151,7 +151,10 @@ def render_whatif(whatif: WhatIf, *, all_layers: bool = False) -> str:
     from explorer.core.compare import QUANTITIES
 
     diff = whatif.diff
-    lines = [f"{whatif.edited.title} — {len(whatif.edits)} edit{'s' if len(whatif.edits) != 1 else ''} on {whatif.model}"]
+    lines = [
+        f"{whatif.edited.title} — {len(whatif.edits)} edit{'s' if len(whatif.edits) != 1 else ''} on {whatif.model}, "
+        f"{whatif.mode} mode, {whatif.edited.convention} convention"
+    ]
     lines += [f"  {edit.describe()}" for edit in whatif.edits]
     if whatif.propagated:
         lines += ["", "propagated (rebuilt to fit what they now receive):"]
@@ -165,7 +168,7 @@ def render_whatif(whatif: WhatIf, *, all_layers: bool = False) -> str:
         cells = []
         for value in (
             lambda r: r.type, lambda r: shape_text(r.output_shape), lambda r: f"{r.params:,}",
-            lambda r: f"{r.macs:,}", lambda r: "×".join(str(v) for v in r.receptive_field_hw) if len(set(r.receptive_field_hw)) > 1 else str(r.receptive_field),
+            lambda r: f"{r.macs:,}", dict(COLUMNS)["RF"],  # the summary's RF cell: both axes where they differ, * behind a gate
         ):  # fmt: skip
             if b is None or a is None:
                 cells.append(value(a or b))  # type: ignore[arg-type]

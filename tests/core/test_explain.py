@@ -369,6 +369,14 @@ def test_effective_field_positions_are_checked(explainer: Explainer) -> None:
         explainer.effective_field_all("efficientnet_lite0", CAT, "_blocks.5._project_conv", channel=80)
 
 
+def test_a_module_path_stands_for_its_output_node(explainer: Explainer) -> None:
+    """As in ``features --layers``: a block with no node of its own name (Lite0's MBConv) is its output."""
+    field = explainer.effective_field_all("efficientnet_lite0", CAT, "_blocks.3", at=(3, 4))
+    assert field.layer == "_blocks.3._bn2" and field.layer_shape == (40, 28, 28)
+    explanation = explainer.explain_all("efficientnet_lite0", CAT, layer="_blocks.15")
+    assert explanation.layer == "_blocks.15._bn2"
+
+
 # --- the command line ------------------------------------------------------------------------------
 
 
@@ -416,6 +424,11 @@ def test_erf_cli_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Non
         (["explain", str(CAT), "--class", "tabbby"], "Did you mean tabby"),
         (["explain", str(CAT), str(ESPRESSO)], "one image"),
         (["explain", str(CAT), "--out", "/no/such/folder/x.png"], "does not exist"),
+        (["explain", str(CAT), "--out", str(IMAGES)], "is a folder"),
+        (["explain", str(CAT), "--out", str(IMAGES / "map.unknown")], "unknown image format"),
+        (["explain", "no_such_model.py:build", str(CAT)], "Model file not found"),  # a model, not a second image
+        (["explain", str(CAT), "--timeout", "-1"], "time limit must be positive"),
+        (["erf", "efficientnet_lite0", str(CAT), "--layer", "_blocks.3", "--out", "/proc/no/x.png"], "does not exist"),
         (["erf", "efficientnet_lite0", str(CAT), "--layer", "_conv_head", "--at", "7;7"], "Malformed --at"),
         (["erf", "efficientnet_lite0", str(CAT), "--layer", "_conv_head", "--at", "7,70"], "outside _conv_head's 7×7 map"),
         (["erf", "efficientnet_lite0", str(CAT), "--layer", "flatten"], "spatial map"),

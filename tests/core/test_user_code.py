@@ -152,6 +152,25 @@ def test_a_forward_that_never_returns_is_stopped_by_timeout(models: dict[str, st
     assert "did not finish within 3 s" in line and "stopped" in line
 
 
+@pytest.mark.parametrize(
+    "command",
+    [["whatif", "{model}", "--set", "conv.kernel_size=5"], ["explain", "{model}", str(CAT)], ["erf", "{model}", str(CAT), "--layer", "conv"]],
+    ids=lambda command: command[0],
+)
+def test_every_command_that_runs_a_user_model_takes_timeout(
+    models: dict[str, str], command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from explorer.cli import main
+
+    try:
+        code = main([part.format(model=models["loops.py"]) for part in command] + ["--timeout", "1"])
+    finally:
+        usercode.set_time_limit(usercode.DEFAULT_TIME_LIMIT_S)  # main() sets the process-wide limit
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "did not finish within 1 s" in err.splitlines()[0]
+
+
 def test_nan_scores_are_an_error_entry_and_the_json_stays_json(models: dict[str, str]) -> None:
     import json
 

@@ -85,3 +85,31 @@ def test_lesson_list_and_run(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "lesson", "googlenet-gap", "--json")
     data = json.loads(out)
     assert data["values"]["head_weights_b"] == 51_380_224 and data["edits"][0]["op"] == "replace"
+
+
+@pytest.mark.parametrize("convention", ["thop", "fvcore"])
+def test_whatif_counts_both_sides_in_the_convention_asked(capsys: pytest.CaptureFixture[str], convention: str) -> None:
+    from explorer.core import analyze
+
+    code, out, _ = run(capsys, "whatif", "resnet18", "--set", "conv1.kernel_size=5", "--convention", convention, "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["convention"] == convention
+    peer = analyze("resnet18", convention=convention).totals
+    assert data["totals"]["macs"]["before"] == peer.macs != analyze("resnet18").totals.macs
+    code, table, _ = run(capsys, "whatif", "resnet18", "--set", "conv1.kernel_size=5", "--convention", convention)
+    assert code == 0 and table.splitlines()[0].endswith(f"eval mode, {convention} convention")
+
+
+def test_whatif_checks_its_output_paths_before_any_work(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, err = run(capsys, "whatif", "vgg16", "--set", "features.0.kernel_size=5", "--save", str(tmp_path))
+    assert code == 2 and out == "" and "is a folder" in err
+    code, out, err = run(capsys, "whatif", "vgg16", "--set", "features.0.kernel_size=5", "--export", str(tmp_path / "no" / "such"))
+    assert code == 2 and out == "" and "--export" in err
+
+
+def test_lessons_say_their_numbers_are_the_lectures(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "lesson", "vgg-5x5")
+    assert code == 0 and "lecture's convention" in out.splitlines()[-1]
+    code, out, _ = run(capsys, "lesson", "vgg-5x5", "--json")
+    assert json.loads(out)["convention"] == "lecture"
