@@ -146,3 +146,17 @@ def test_lesson_experiments_run_for_real(name: str) -> None:
     analysed = apply_edits(lesson.model, lesson.base_edits + lesson.edits, input_shape=edited.input_shape)[0]
     assert {row.name: real[row.name] for row in analysed.layers} == {row.name: row.output_shape for row in analysed.layers}
     assert result.whatif is not None
+
+
+def test_the_googlenet_lessons_first_side_is_the_zoos_paper_faithful_inception_3a() -> None:
+    """The lesson restores the 5×5 with edits; the zoo's googlenet_paper does it in code: the same module."""
+    whatif = run_lesson("googlenet-reductions").whatif
+    assert whatif is not None
+
+    def conv_rows(summary: object) -> list[tuple[str, tuple[int, ...], int, int]]:
+        rows, _ = summary.block("inception3a")  # type: ignore[attr-defined]
+        return [(r.name, r.output_shape, r.params, r.macs) for r in rows if r.kind == "conv"]
+
+    lesson_side, zoo = conv_rows(whatif.original), conv_rows(analyze("googlenet_paper"))
+    assert [row[1:] for row in lesson_side] == [row[1:] for row in zoo]
+    assert sum(row[2] for row in zoo) == 163_328
