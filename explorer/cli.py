@@ -7,9 +7,9 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from explorer.core.runner import Classification, ModelRunner
@@ -241,22 +241,35 @@ def _add_explain_commands(commands: argparse._SubParsersAction[argparse.Argument
     add_timeout_option(erf)
 
 
+def _run_with_progress(generator: Any, describe: Callable[[Any], str | None] = lambda _event: None, *, inline: bool = True) -> Any:
+    """Run a core progress generator to its end and return its value: the CLI's one way to do it.
+
+    On a terminal each event that ``describe`` turns into text goes to stderr: ``inline`` rewrites
+    one line (downloads, occlusion), else one line per event (export's models).
+    """
+    shown = False
+    while True:
+        try:
+            event = next(generator)
+        except StopIteration as stop:
+            if shown and inline:
+                print(file=sys.stderr)
+            return stop.value
+        text = describe(event) if sys.stderr.isatty() else None
+        if text:
+            print(f"\r{text}" if inline else text, end="" if inline else "\n", file=sys.stderr, flush=True)
+            shown = True
+
+
+def _many_steps(progress: Any) -> str | None:
+    """Occlusion's patches and the like; a one-step job says nothing."""
+    return progress.message if progress.total > 1 else None
+
+
 def _load_with_progress(runner: ModelRunner, model: str, weights: str) -> LoadedWeights:
     """``runner.load`` allowing a download (progress on a terminal), else untrained."""
     loading = runner.load(model, weights, allow_download=True, fallback_untrained=True)
-    progress_shown = False
-    while True:
-        try:
-            progress = next(loading)
-        except StopIteration as stop:
-            loaded = stop.value
-            break
-        if progress.stage == "download" and sys.stderr.isatty():
-            print(f"\r{progress.message}", end="", file=sys.stderr, flush=True)
-            progress_shown = True
-    if progress_shown:
-        print(file=sys.stderr)
-    return loaded
+    return _run_with_progress(loading, lambda progress: progress.message if progress.stage == "download" else None)
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
@@ -358,7 +371,6 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     from explorer.core.errors import ExplorerError
     from explorer.core.images import image_files
     from explorer.core.runner import ModelRunner
-    from explorer.core.weights import weight_options
 
     if args.top < 1:
         raise ExplorerError(f"--top must be at least 1, not {args.top}.")
@@ -368,8 +380,7 @@ def _cmd_classify(args: argparse.Namespace) -> int:
         raise ExplorerError("No images found in " + ", ".join(inputs) + ".")
     runner = ModelRunner(args.device)
     # Without --weights, the model's best pretrained weights: downloaded if need be, else untrained.
-    weights = args.weights or weight_options(model)[0].key
-    loaded = _load_with_progress(runner, model, weights)
+    loaded = _load_with_progress(runner, model, _weights_option(model, args.weights))
     results = runner.classify_all(model, images, weights=loaded.key, top_k=args.top, batch_size=args.batch_size)
     for notice in runner.notices:
         print(f"cnn-explorer: note: {notice}", file=sys.stderr)
@@ -405,8 +416,9 @@ def _feature_layers(summary: ModelSummary, names: str) -> tuple[list[str], dict[
     return list(dict.fromkeys(layers)), outputs
 
 
-def _feature_weights(model: str, weights: str | None) -> str:
-    """``--weights``: a key or file as given; "pretrained" (and no flag) is the best pretrained option."""
+def _weights_option(model: str, weights: str | None) -> str:
+    """``--weights`` of classify, features, explain, erf: a key or file as given; "pretrained" the best
+    pretrained option; no flag the best option (pretrained where there is one, else untrained)."""
     from explorer.core.errors import ExplorerError
     from explorer.core.weights import UNTRAINED, weight_options
 
@@ -436,7 +448,7 @@ def _cmd_features(args: argparse.Namespace) -> int:
     if args.out is not None:
         prepare_output_folder(args.out)
     runner = ModelRunner(args.device)
-    loaded = _load_with_progress(runner, args.model, _feature_weights(args.model, args.weights))
+    loaded = _load_with_progress(runner, args.model, _weights_option(args.model, args.weights))
     extractor = FeatureExtractor(runner)
     activations = extractor.capture_all(args.model, args.image, layers, weights=loaded.key, summary=summary)
     for notice in runner.notices:
@@ -515,7 +527,7 @@ def _cmd_whatif(args: argparse.Namespace) -> int:
     exported = None
     if args.export:
         generator = export_edited(model, edits, args.export, input_shape=input_shape, weights=args.weights)
-        exported = _with_progress(generator) if sys.stderr.isatty() and args.format != "json" else _drain(generator)
+        exported = _run_with_progress(generator, _export_step if args.format != "json" else lambda _event: None, inline=False)
         if exported.error:
             raise ExplorerError(exported.error)
     if args.format == "json":
@@ -531,12 +543,6 @@ def _cmd_whatif(args: argparse.Namespace) -> int:
         parity = "not verified" if exported.max_rel_diff is None else f"max rel diff {exported.max_rel_diff:.2e}"
         print(f"exported {exported.path} ({exported.bytes / 2**20:,.1f} MB, {exported.nodes} nodes, {parity}) [{exported.weights}]")
     return 0
-
-
-def _drain(generator: object) -> object:
-    from explorer.core.onnx_export import run_to_end
-
-    return run_to_end(generator)  # type: ignore[arg-type]
 
 
 def _cmd_lesson(args: argparse.Namespace) -> int:
@@ -604,13 +610,14 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     if args.out is not None:
         check_image_output(args.out)
     runner = ModelRunner(args.device)
-    loaded = _load_with_progress(runner, model, _feature_weights(model, args.weights))
+    loaded = _load_with_progress(runner, model, _weights_option(model, args.weights))
     explainer = Explainer(runner)
-    explanation = _drain_with_progress(
+    explanation = _run_with_progress(
         explainer.explain(
             model, image, target=args.target, method=args.method, layer=args.layer, weights=loaded.key,
             patch=args.patch, stride=args.stride,
-        )
+        ),
+        _many_steps,
     )  # fmt: skip
     for notice in runner.notices:
         print(f"cnn-explorer: note: {notice}", file=sys.stderr)
@@ -657,10 +664,11 @@ def _cmd_erf(args: argparse.Namespace) -> int:
     if args.out is not None:
         check_image_output(args.out)
     runner = ModelRunner(args.device)
-    loaded = _load_with_progress(runner, args.model, _feature_weights(args.model, args.weights))
+    loaded = _load_with_progress(runner, args.model, _weights_option(args.model, args.weights))
     explainer = Explainer(runner)
-    field = _drain_with_progress(
-        explainer.effective_field(args.model, args.image, args.layer, at=at, channel=args.channel, weights=loaded.key)
+    field = _run_with_progress(
+        explainer.effective_field(args.model, args.image, args.layer, at=at, channel=args.channel, weights=loaded.key),
+        _many_steps,
     )
     for notice in runner.notices:
         print(f"cnn-explorer: note: {notice}", file=sys.stderr)
@@ -693,21 +701,6 @@ def _cmd_erf(args: argparse.Namespace) -> int:
     if args.out is not None:
         print(f"  → {args.out}")
     return 0
-
-
-def _drain_with_progress(generator: object) -> object:
-    """A core generator run to its end; occlusion's progress on a terminal."""
-    shown = False
-    while True:
-        try:
-            progress = next(generator)  # type: ignore[call-overload]
-        except StopIteration as stop:
-            if shown:
-                print(file=sys.stderr)
-            return stop.value
-        if sys.stderr.isatty() and progress.total > 1:
-            print(f"\r{progress.message}", end="", file=sys.stderr, flush=True)
-            shown = True
 
 
 def _classification_table(results: Sequence[Classification]) -> str:
@@ -789,19 +782,15 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from explorer.core.onnx_export import ExportOptions, check_output_folder, export_many, run_to_end
+    from explorer.core.onnx_export import ExportOptions, check_output_folder, export_many
 
     check_output_folder(args.out)  # a missing or read-only folder: exit 2 before any work (opset and --input: export_many)
     options = ExportOptions(
         opset=args.opset, input_shape=args.input, dynamic_batch=args.dynamic_batch,
         weights=args.weights, verify=not args.no_verify,
     )  # fmt: skip
-    progress = sys.stderr.isatty() and not args.json
     generator = export_many(args.models, args.out, options)
-    if progress:
-        results = _with_progress(generator)
-    else:
-        results = run_to_end(generator)
+    results = _run_with_progress(generator, _export_step if not args.json else lambda _event: None, inline=False)
     if args.json:
         from explorer.core.console import dumps_json
 
@@ -816,16 +805,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 1 if any(r.error for r in results) else 0
 
 
-def _with_progress(generator: object) -> list[object]:
+def _export_step(event: Any) -> str | None:
     from explorer.core.onnx_export import ExportProgress
 
-    try:
-        while True:
-            event = next(generator)  # type: ignore[call-overload]
-            if isinstance(event, ExportProgress):
-                print(f"[{event.index + 1}/{event.total}] {event.message}", file=sys.stderr)
-    except StopIteration as stop:
-        return stop.value
+    return f"[{event.index + 1}/{event.total}] {event.message}" if isinstance(event, ExportProgress) else None
 
 
 class Terminated(KeyboardInterrupt):
