@@ -104,7 +104,7 @@ def test_lessons_menu_opens_the_experiment_with_claim_numbers_and_verdict(window
     action = next(a for a in feature.lessons_menu.actions() if a.text().startswith("VGG: one 7×7"))
     action.trigger()
     assert window.wait_idle(120_000) and window.wait_idle()
-    assert window.summary.model == "vgg16" and window.tabs.currentWidget() is feature.view
+    assert window.summary.model == "vgg16" and window.current_view() == "whatif"
     banner = feature.view.banner
     assert banner.isVisibleTo(feature.view) and "7×7" in banner.title.text()
     assert "81 % more" in banner.verdict.text()

@@ -30,12 +30,14 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.gui import jobs
+from explorer.gui.widgets.untrained_badge import BADGE_COLOUR, BADGE_TEXT, show_untrained, untrained_badge
 from explorer.gui.workers import TaskRunner
 
 if TYPE_CHECKING:
     from explorer.core.runner import Classification
 
 THUMBNAIL = 150
+FELL_BACK = " → untrained in use"  # added to a picker entry whose weights could not be loaded
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp);;All files (*)"
 
 
@@ -48,12 +50,15 @@ class TopKBars(QWidget):
         super().__init__(parent)
         self.predictions: list[tuple[str, float]] = []
         self.message = ""
+        self.untrained: str | None = None  # why these bars come from random weights (the red line says so)
         self.setMinimumWidth(260)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
-    def set_predictions(self, predictions: Sequence[tuple[str, float]], message: str = "") -> None:
-        self.predictions, self.message = list(predictions), message
-        self.setFixedHeight(max(len(self.predictions), 1) * self.ROW + (18 if message else 0) + 4)
+    def set_predictions(self, predictions: Sequence[tuple[str, float]], message: str = "", untrained: str | None = None) -> None:
+        self.predictions, self.message, self.untrained = list(predictions), message, untrained
+        lines = bool(message) + (untrained is not None)
+        self.setFixedHeight(max(len(self.predictions), 1) * self.ROW + 18 * lines + 4)
+        self.setToolTip(f"{BADGE_TEXT}: {untrained}" if untrained else "")
         self.update()
 
     def sizeHint(self) -> QSize:
@@ -84,7 +89,21 @@ class TopKBars(QWidget):
             painter.drawText(rect.adjusted(6, 0, -60, 0), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, label)
             painter.drawText(rect.adjusted(0, 0, -6, 0), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, f"{100 * probability:.1f} %")
             y += self.ROW
+        if self.untrained is not None:  # the badge's red, with white text, as on every view
+            font = QFont(self.font())
+            font.setBold(True)
+            painter.setFont(font)
+            text = f"{BADGE_TEXT} — {self.untrained}"
+            label_width = min(painter.fontMetrics().horizontalAdvance(text) + 12, width)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QColor(BADGE_COLOUR))
+            painter.drawRoundedRect(QRectF(1, y, label_width, 16), 4, 4)
+            painter.setPen(QColor("white"))
+            painter.drawText(QRectF(7, y, label_width - 12, 16), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
+                             painter.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, int(label_width - 12)))
+            y += 18
         if self.message:
+            painter.setFont(self.font())
             painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
             painter.drawText(QRectF(1, y, width, 16), Qt.AlignmentFlag.AlignLeft, self.message)
         painter.end()
@@ -98,6 +117,8 @@ class ModelColumn:
     model: QComboBox
     weights: QComboBox
     remove: QToolButton
+    badge: QLabel  # red "untrained weights" when the weights in use are random
+    untrained: str | None = None  # why (None: trained weights, or not run yet)
 
 
 class ClassifierView(QWidget):
@@ -109,7 +130,7 @@ class ClassifierView(QWidget):
         self.setAcceptDrops(True)
         self.paths: list[str] = []
         self.results: dict[tuple[int, int], Classification] = {}  # (image row, model column) → result
-        self.notices: list[str] = []
+        self.notices: dict[str, str] = {}  # model → its weights' notice, while the model is a column
         self._model_names: list[str] = []
         self._weight_files: dict[str, str] = {}  # model → a user state-dict file chosen for it
         self.columns: list[ModelColumn] = []
@@ -191,13 +212,15 @@ class ClassifierView(QWidget):
         weights.setMinimumContentsLength(28)
         remove = QToolButton(text="✕")
         remove.setToolTip("Stop comparing this model")
+        badge = untrained_badge()
         row = QHBoxLayout(widget)
         row.setContentsMargins(6, 4, 6, 4)
         row.addWidget(QLabel(f"Model {len(self.columns) + 1}"))
         row.addWidget(model, 1)
         row.addWidget(weights, 2)
+        row.addWidget(badge)
         row.addWidget(remove)
-        column = ModelColumn(widget, model, weights, remove)
+        column = ModelColumn(widget, model, weights, remove, badge)
         self.columns.append(column)
         self.columns_row.addWidget(widget)
         model.currentTextChanged.connect(lambda _text, c=column: self._model_changed(c))
@@ -216,6 +239,7 @@ class ClassifierView(QWidget):
             return
         self.columns.remove(column)
         column.widget.deleteLater()
+        self._forget_notices()
         self.reclassify()
 
     def models(self) -> list[str]:
@@ -229,6 +253,9 @@ class ClassifierView(QWidget):
 
         name = column.model.currentText()
         column.weights.clear()
+        column.untrained = None
+        show_untrained(column.badge, None)
+        self._forget_notices()
         if not name:
             return
         try:
@@ -335,12 +362,14 @@ class ClassifierView(QWidget):
             self._rebuild_grid(event.images)
             self.imagesChanged.emit(len(event.images))
         elif isinstance(event, jobs.ClassifyColumn):
+            if event.column < len(self.columns):  # first: the bars and headers below read it
+                self._show_weights_in_use(self.columns[event.column], event)
             for row, result in enumerate(event.results):
                 if result is not None:
                     self.results[(row, event.column)] = result
                     self._show_result(row, event.column, result)
             if event.notice:
-                self.notices.append(event.notice)
+                self.notices[self.models()[event.column]] = event.notice
                 self.status.setText(event.notice)
             self._set_crops(event.column, event.crops)
         elif isinstance(event, jobs.ClassifyProgress):
@@ -352,8 +381,28 @@ class ClassifierView(QWidget):
             self.progress.setFormat(event.message)
             self.status.setText(event.message)
 
+    def _show_weights_in_use(self, column: ModelColumn, event: jobs.ClassifyColumn) -> None:
+        """The picker and the badge say which weights the column really ran with."""
+        column.untrained = event.untrained
+        show_untrained(column.badge, event.untrained)
+        for index in range(column.weights.count()):  # the marks of an earlier run
+            column.weights.setItemText(index, column.weights.itemText(index).split(FELL_BACK)[0])
+        index = column.weights.currentIndex()
+        if index >= 0 and event.weights_key is not None and column.weights.currentData() != event.weights_key:
+            # Asked for weights that could not be had: the picker says random ones are in use
+            # (and keeps the choice, so the next run, online, gets them).
+            column.weights.setItemText(index, column.weights.itemText(index) + FELL_BACK)
+
+    def _forget_notices(self) -> None:
+        """A model no longer compared takes its notice with it."""
+        models = set(self.models())
+        self.notices = {model: text for model, text in self.notices.items() if model in models}
+        if not self.notices and "untrained weights (" in self.status.text():
+            self.status.setText("")
+
     def _finished(self, summary: str) -> None:
-        self.status.setText(summary if not self.notices else f"{summary} · {self.notices[-1]}")
+        notices = [self.notices[m] for m in self.models() if m in self.notices]
+        self.status.setText(" · ".join([summary, *notices]))
 
     def _failed(self, error: BaseException) -> None:
         self.status.setText(str(error))
@@ -376,9 +425,21 @@ class ClassifierView(QWidget):
         self.crop_labels: dict[int, QLabel] = {}
         self.error_labels: dict[int, QLabel] = {}
         headers = ["image", "what the network sees", *[f"{m}" for m in self.models()]]
+        self.header_badges: dict[int, QLabel] = {}
         for column, text in enumerate(headers):
             label = QLabel(f"<b>{text}</b>")
-            self.grid.addWidget(label, 0, column)
+            if column < 2:
+                self.grid.addWidget(label, 0, column)
+                continue
+            header = QWidget()  # the model's name, and its badge while its weights are random
+            row = QHBoxLayout(header)
+            row.setContentsMargins(0, 0, 0, 0)
+            row.addWidget(label)
+            badge = self.header_badges[column - 2] = untrained_badge()
+            show_untrained(badge, self.columns[column - 2].untrained if column - 2 < len(self.columns) else None)
+            row.addWidget(badge)
+            row.addStretch(1)
+            self.grid.addWidget(header, 0, column)
         for row, image in enumerate(images, start=1):
             thumb = QLabel()
             thumb.setToolTip(image.path)
@@ -447,4 +508,7 @@ class ClassifierView(QWidget):
         if (row, column) in self.explain_buttons:
             self.explain_buttons[(row, column)].setEnabled(True)
         pairs = [(p.label, p.probability) for p in result.predictions]
-        bars.set_predictions(pairs, f"{result.weights} · {result.device} · {result.ms:.0f} ms")
+        untrained = self.columns[column].untrained if column < len(self.columns) else None
+        if column in getattr(self, "header_badges", {}):
+            show_untrained(self.header_badges[column], untrained)
+        bars.set_predictions(pairs, f"{result.weights} · {result.device} · {result.ms:.0f} ms", untrained)

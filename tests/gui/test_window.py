@@ -1,0 +1,86 @@
+"""The whole window (issue 13): one drop target on every page, views that read well at every size,
+nothing stale after a model switch, and no stray top-level window."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDropEvent
+from PySide6.QtWidgets import QApplication, QDockWidget, QWidget
+
+ROOT = Path(__file__).resolve().parents[2]
+CAT = ROOT / "resources" / "images" / "cat-chelsea.png"
+pytestmark = pytest.mark.qt_log_ignore(r"This plugin does not support (propagateSizeHints|raise)\(\)")
+
+
+def _file_mime(path: Path) -> QMimeData:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    return mime
+
+
+def _drag_over(window, widget: QWidget, mime: QMimeData) -> QPoint:
+    """A drag entering the window's QWindow over ``widget``, as the platform delivers it."""
+    point = widget.mapTo(window, widget.rect().center())
+    enter = QDragEnterEvent(point, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window.windowHandle(), enter)
+    assert enter.isAccepted(), "the window takes the drag"
+    return point
+
+
+def _drop(window, point: QPoint, mime: QMimeData) -> None:
+    event = QDropEvent(QPointF(point), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window.windowHandle(), event)
+    assert event.isAccepted()
+
+
+@pytest.mark.parametrize(
+    ("view", "says"),
+    [
+        ("graph", "Drop to classify"), ("charts", "Drop to classify"), ("compare", "Drop to classify"),
+        ("reconcile", "Drop to classify"), ("whatif", "Drop to classify"), ("lessons", "Drop to classify"),
+        ("classify", "Drop to classify"), ("features", "Drop to show feature maps"), ("explain", "Drop to explain"),
+    ],
+)  # fmt: skip
+def test_a_drop_on_every_page_reaches_its_target(window, qtbot, view: str, says: str) -> None:
+    window.show_view(view)
+    assert window.current_view() == view
+    page = window.tabs.currentWidget()
+    part = page.currentWidget() if hasattr(page, "currentWidget") else page
+    target = part.viewport() if hasattr(part, "viewport") else part  # the graph's viewport took drops itself
+    mime = _file_mime(CAT)
+    point = _drag_over(window, target, mime)
+    overlay = window.drop_overlay
+    assert overlay.isVisible() and overlay.text == says
+    assert overlay.geometry() == window.rect()  # over the whole window, docks too
+    _drop(window, point, mime)
+    assert not overlay.isVisible()
+    if view == "features":
+        assert window.current_view() == "features" and window.features.image_path == str(CAT)
+        assert all(pane.image_path == str(CAT) for pane in window.features.panes)
+    elif view == "explain":
+        assert window.current_view() == "explain" and window.explain_view.image_path == str(CAT)
+        assert window.explain_view.panes[0].model() == window.summary.model  # nothing explained before: the open model
+    else:
+        assert window.current_view() == "classify"
+        assert window.classifier.paths == [str(CAT)]
+    window.classifier.cancel()
+    window.features.cancel()
+    window.explain_view.cancel()
+
+
+def test_a_drag_that_leaves_hides_the_overlay_and_text_drags_are_left_to_qt(window, qtbot) -> None:
+    mime = _file_mime(CAT)
+    _drag_over(window, window.graph_view.viewport(), mime)
+    assert window.drop_overlay.isVisible()
+    QApplication.sendEvent(window.windowHandle(), QDragLeaveEvent())
+    assert not window.drop_overlay.isVisible()
+    text = QMimeData()
+    text.setText("conv1")  # a text drag (into the filter field, say) is not a photo
+    point = window.table.mapTo(window, window.table.rect().center())
+    enter = QDragEnterEvent(point, Qt.DropAction.CopyAction, text, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window.windowHandle(), enter)
+    assert not window.drop_overlay.isVisible()
+    assert window.classifier.paths == []
