@@ -419,8 +419,13 @@ class MainWindow(QMainWindow):
         self.selected = None
         if keep and keep in summary.graph:
             self.select(keep)
-        else:
+        else:  # nothing of the previous model stays on screen
             self.panel.show_placeholder()
+            self.weights_view.runner.cancel()  # (a fetch of the old model's weights must not land now)
+            self.weights_view.clear()
+            self.whatif.edit_panel.show_layer(None, None)
+        if previous is None or previous.model != summary.model:
+            self._compare_follows(summary.model)
         self.settings.setValue("model/name", summary.model)
         self.settings.setValue("model/mode", summary.mode)
         self.settings.setValue("model/input", "x".join(map(str, summary.input_shape)))
@@ -516,6 +521,19 @@ class MainWindow(QMainWindow):
         self._compare_pair = (first, second)
         self.compare_runner.submit(jobs.analyse_pair, first, second, self.convention)
 
+    def _compare_follows(self, model: str) -> None:
+        """Compare's A side is the open model: analysed again now if Compare is on screen, else when opened."""
+        first, second = self._compare_pair
+        if first == model:
+            return
+        if second == model:
+            second = first
+        self._compare_pair = (model, second)
+        if self._specs:
+            self.compare.set_model_names(list(self._specs), *self._compare_pair)
+        if self.current_view() == "compare":
+            self.compare_models(*self._compare_pair)
+
     def _compare_done(self, pair: tuple[ModelSummary, ModelSummary]) -> None:
         self.compare.set_summaries(*pair)
 
@@ -524,7 +542,8 @@ class MainWindow(QMainWindow):
         button = self.view_buttons.get({"lessons": "whatif", "reconcile": "compare"}.get(view, view))
         if button is not None:
             button.setChecked(True)
-        if view == "compare" and not self.compare.has_summaries():
+        shown = self.compare.summaries()
+        if view == "compare" and (shown is None or (shown[0].model, shown[1].model) != self._compare_pair):
             self.compare_models(*self._compare_pair)
         if view == "features" and not self._features_started:
             self._start_features()

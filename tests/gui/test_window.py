@@ -84,3 +84,25 @@ def test_a_drag_that_leaves_hides_the_overlay_and_text_drags_are_left_to_qt(wind
     QApplication.sendEvent(window.windowHandle(), enter)
     assert not window.drop_overlay.isVisible()
     assert window.classifier.paths == []
+
+
+def test_a_model_switch_leaves_nothing_of_the_previous_model(window, qtbot) -> None:
+    window.select("conv1")
+    assert window.wait_idle(120_000)
+    weights = window.weights_view
+    assert weights.weights is not None and weights.weights.model == "resnet18"
+    window.open_model("alexnet")
+    assert window.wait_idle(120_000)
+    assert window.summary.model == "alexnet" and window.selected is None
+    assert weights.weights is None and "resnet18" not in weights.title.text() and "conv1" not in weights.title.text()
+    assert "conv1" not in window.panel.toPlainText()
+    assert window.whatif.edit_panel.row is None
+    assert window.table.summary is window.summary and window.charts.summary is window.summary
+    window.show_view("compare")  # A is the open model
+    assert window.wait_idle(120_000)
+    first, second = window.compare.summaries()
+    assert first.model == "alexnet" and second.model != "alexnet"
+    window.open_model("vgg11")  # on screen: compared again at once
+    assert window.wait_idle(120_000)
+    assert window.compare.summaries()[0].model == "vgg11"
+    assert window.compare.current_models()[0] == "vgg11"
