@@ -142,7 +142,10 @@ class MainWindow(QMainWindow):
         self.compare_page.addTab(self.compare, "Two models")
         self.compare_page.addTab(self.reconcile_view, "Why the numbers differ")
         self.compare_page.currentChanged.connect(lambda _index: self._tab_changed(self.tabs.currentIndex()))
-        self.tabs.addTab(self.compare_page, "Compare")
+        # Scrolled when the window is short: its tables and charts must not set the window's minimum height.
+        self.compare_scroll = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame)
+        self.compare_scroll.setWidget(self.compare_page)
+        self.tabs.addTab(self.compare_scroll, "Compare")
         self.tabs.addTab(self.classifier, "Classify")
         # In a scroll area: two panes side by side must not set the window's minimum width.
         self.features_page = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame)
@@ -597,7 +600,7 @@ class MainWindow(QMainWindow):
         whatif = self.whatif
         return {
             "graph": (self.graph_view, None), "charts": (self.charts, None),
-            "compare": (self.compare_page, self.compare), "reconcile": (self.compare_page, self.reconcile_view),
+            "compare": (self.compare_scroll, self.compare), "reconcile": (self.compare_scroll, self.reconcile_view),
             "classify": (self.classifier, None), "features": (self.features_page, None), "explain": (self.explain_page, None),
             "whatif": (whatif.page, whatif.view), "lessons": (whatif.page, whatif.lessons_page),
         }  # fmt: skip
@@ -606,9 +609,13 @@ class MainWindow(QMainWindow):
         """The ``show_view`` name of the page (and part) on screen."""
         page = self.tabs.currentWidget()
         for view, (widget, part) in self._pages().items():
-            if widget is page and (part is None or page.currentWidget() is part):  # type: ignore[attr-defined]
+            if widget is page and (part is None or self._parts(page).currentWidget() is part):
                 return view
         return "graph"
+
+    def _parts(self, page: QWidget) -> QTabWidget:
+        """The tab widget of a page with parts (Compare's is in a scroll area)."""
+        return self.compare_page if page is self.compare_scroll else page  # type: ignore[return-value]
 
     def show_view(self, view: str) -> None:
         if view == "table":
@@ -620,7 +627,7 @@ class MainWindow(QMainWindow):
             return
         page, part = self._pages()[view]
         if part is not None:
-            page.setCurrentWidget(part)  # type: ignore[attr-defined]
+            self._parts(page).setCurrentWidget(part)
         self.tabs.setCurrentWidget(page)
 
     # --- images to classify (drop, paste, open) --------------------------------------------------

@@ -345,6 +345,7 @@ class WhatIfFeature(QObject):
         self.lessons_page = LessonsPage()
         self.lessons_menu: QMenu | None = None
         self.page: QTabWidget | None = None  # the What-if page (made by install)
+        self._weights_cleared: str | None = None  # the edited layer whose original weights the Weights tab hides
         self.export_folder: str | None = None  # the last export folder
         self._focus: tuple[str, str] | None = None  # (model, layer) a lesson selects once its model is open
 
@@ -431,10 +432,19 @@ class WhatIfFeature(QObject):
             return
         edited = self.session.current_summary()
         self.edit_panel.show_layer(edited or window.summary, name)
+        rebuilt = self.session.result is not None and name in self.session.result.diff.names(*CHANGED_STATUSES)
         if window.current_view() == "whatif" and edited is not None and name in edited.graph:
             window.panel.show_layer(edited, name)
+            if rebuilt:  # the original's weights are not this layer's: say so rather than show them
+                window.weights_view.runner.cancel()
+                window.weights_view.clear(f"{name} is edited: its weights are new (random), not the trained ones.")
+                self._weights_cleared = name
+                return
         elif name in window.summary.graph or window.summary.block(name)[0]:
             window.panel.show_layer(window.summary, name)
+        if self._weights_cleared is not None and name in window.summary.graph:  # back to the original's weights
+            self._weights_cleared = None
+            window.weights_view.show_layer(window.summary, name)
 
     # --- session results ---
 

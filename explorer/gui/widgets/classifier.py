@@ -142,10 +142,11 @@ class ClassifierView(QWidget):
 
         self.open_button = QPushButton("Open images…")
         self.open_button.clicked.connect(self.open_images)
-        self.samples_button = QPushButton("Sample photos")
-        self.samples_button.setToolTip("The CC0 / public-domain photos shipped with cnn-explorer")
+        self.samples_button = QPushButton("Samples")
+        self.samples_button.setToolTip("The sample photos shipped with cnn-explorer (CC0 / public domain)")
         self.samples_button.clicked.connect(self.open_samples)
-        self.add_model_button = QPushButton("Compare with another model")
+        self.add_model_button = QPushButton("Add a model")
+        self.add_model_button.setToolTip("Compare with another model: its top-5 in a column beside the first")
         self.add_model_button.clicked.connect(lambda: self.add_model_column())
         self.load_weights_button = QPushButton("Load weights…")
         self.load_weights_button.setToolTip("A .pth/.pt state dict or .safetensors file for the first model")
@@ -207,9 +208,11 @@ class ClassifierView(QWidget):
         model = QComboBox()
         model.setEditable(False)
         model.addItems(self._model_names)
-        model.setMinimumContentsLength(18)
         weights = QComboBox()
-        weights.setMinimumContentsLength(28)
+        for box, length in ((model, 10), (weights, 14)):
+            # Shrink to this many characters, not to the longest entry: the page fits beside the docks at 1024 px.
+            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            box.setMinimumContentsLength(length)
         remove = QToolButton(text="✕")
         remove.setToolTip("Stop comparing this model")
         badge = untrained_badge()
