@@ -191,6 +191,9 @@ class MainWindow(QMainWindow):
         self.catalogue_dock = self._dock("Models", "catalogue", self.catalogue, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.panel_dock = self._dock("Layer", "layer_panel", layer_box, Qt.DockWidgetArea.RightDockWidgetArea)
         self.table_dock = self._dock("Layer table", "layer_table", self.table, Qt.DockWidgetArea.BottomDockWidgetArea)
+        # The Layer dock takes the window's whole height (its formulas, histogram and filters need
+        # it; under it the table had left it too little at 700 px); the table spans the rest.
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
 
     def _action(self, text: str, shortcut: QKeySequence | str | None, slot: Any, menu: Any) -> QAction:
         action = QAction(text, self)

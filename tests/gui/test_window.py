@@ -106,3 +106,72 @@ def test_a_model_switch_leaves_nothing_of_the_previous_model(window, qtbot) -> N
     assert window.wait_idle(120_000)
     assert window.compare.summaries()[0].model == "vgg11"
     assert window.compare.current_models()[0] == "vgg11"
+
+
+# --- every view at every size ----------------------------------------------------------------------
+
+SIZES = ((1600, 1000), (1280, 800), (1024, 700))
+
+
+def _in_scrolled_content(widget: QWidget, window: QWidget) -> bool:
+    """Inside a scroll area's viewport: larger than its frame by design (it scrolls)."""
+    from PySide6.QtWidgets import QAbstractScrollArea
+
+    parent = widget.parentWidget()
+    while parent is not None and parent is not window:
+        owner = parent.parentWidget()
+        if isinstance(owner, QAbstractScrollArea) and parent is owner.viewport():
+            return True
+        parent = owner
+    return False
+
+
+def _misfits(window) -> list[str]:
+    """Every visible widget outside the window (scrolled content aside), every dock or dock content
+    squeezed below its minimum, every other visible top-level window."""
+    problems = []
+    frame = window.rect()
+    for widget in window.findChildren(QWidget):
+        if not widget.isVisible() or widget.window() is not window or _in_scrolled_content(widget, window):
+            continue
+        rect = widget.rect().translated(widget.mapTo(window, QPoint(0, 0)))
+        if not frame.contains(rect):
+            problems.append(f"{type(widget).__name__} {widget.objectName()!r} at {rect.getRect()} is outside {frame.getRect()}")
+    for dock in window.findChildren(QDockWidget):
+        if dock.isVisible():
+            content = dock.widget()
+            for what, widget in (("dock", dock), ("its content", content)):
+                minimum = max(widget.minimumSizeHint().width(), widget.minimumWidth())
+                if widget.width() < minimum:
+                    problems.append(f"{dock.objectName()}: {what} is {widget.width()} px wide, its minimum {minimum}")
+    others = [w for w in QApplication.topLevelWidgets() if w.isVisible() and w is not window and not w.inherits("QMenu")]
+    problems += [f"another top-level window: {type(w).__name__} {w.windowTitle()!r} {w.size().toTuple()}" for w in others]
+    return problems
+
+
+def test_every_view_fits_the_window_at_every_size(window, qtbot, tmp_path: Path) -> None:
+    from explorer.gui.main_window import VIEWS
+
+    window.classifier.add_images([str(CAT)])  # every view with its content, not empty
+    window.send_to_features(0, "layer1.0")
+    window.explain_photo(str(CAT), window.summary.model)
+    assert window.wait_idle(300_000)
+    for width, height in SIZES:
+        window.resize(width, height)
+        for view in VIEWS:
+            window.show_view(view)
+            if view == "graph":
+                window.select("layer1.0.conv1" if window.selected != "layer1.0.conv1" else "conv1")  # a layer's panel and weights
+            assert window.wait_idle(120_000)
+            for _ in range(3):
+                QApplication.processEvents()
+            assert window.size().toTuple() == (width, height), f"{view} at {width}×{height} resized the window"
+            assert _misfits(window) == [], f"{view} at {width}×{height}"
+            shot = window.grab()
+            assert shot.size().toTuple() == (width, height)
+            image = shot.toImage()
+            colours = {image.pixel(x, y) for x in range(0, width, 23) for y in range(0, height, 23)}
+            assert len(colours) > 8, f"{view} at {width}×{height} is blank"
+    window.reset_layout()  # View → Reset layout at the smallest size: still every dock at its minimum or more
+    QApplication.processEvents()
+    assert _misfits(window) == []
