@@ -400,6 +400,8 @@ def _screenshot(window: object, options: GuiOptions) -> int:
         window.show_view("compare")
         window.compare_models(window.summary.model, options.compare or "resnet18")
         window.wait_idle()
+    elif options.view == "table":
+        window.show_table(tall=True)  # the table over half the window, as Ctrl+2 twice shows it
     else:
         window.show_view(options.view)
     if options.select:

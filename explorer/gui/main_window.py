@@ -7,7 +7,7 @@ import html
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QThread, QThreadPool, QTimer
+from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QThread, QThreadPool, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -310,10 +310,13 @@ class MainWindow(QMainWindow):
         screen = self.screen().availableGeometry()
         return min(1500, screen.width()), min(950, screen.height())
 
-    def _fits_screen(self) -> bool:
-        """The window (its frame) lies within one screen's available area."""
-        frame = self.frameGeometry()
-        return any(screen.availableGeometry().contains(frame) for screen in QApplication.screens())
+    @staticmethod
+    def _fits_screen(size: object) -> bool:
+        """A window of ``size`` (a QSize) fits in one screen's available area."""
+        return isinstance(size, QSize) and any(
+            size.width() <= screen.availableGeometry().width() and size.height() <= screen.availableGeometry().height()
+            for screen in QApplication.screens()
+        )
 
     def _arrange_docks(self) -> None:
         """The first arrangement of the docks, in proportion to the window's width (View → Reset layout)."""
@@ -335,7 +338,9 @@ class MainWindow(QMainWindow):
         self._default_state = self.saveState()
         geometry = self.settings.value("window/geometry")
         state = self.settings.value("window/state")
-        restored = isinstance(geometry, QByteArray) and self.restoreGeometry(geometry) and self._fits_screen()
+        # Qt would squeeze a larger window's geometry onto this screen, and its docks with it.
+        fits = self._fits_screen(self.settings.value("window/size"))
+        restored = fits and isinstance(geometry, QByteArray) and self.restoreGeometry(geometry)
         if not restored:  # none saved, or saved on a larger screen: the default layout, sized to fit
             self.resize(*self._default_size())
             self._arrange_docks()
@@ -349,6 +354,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: Any) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/size", self.size())
         self.settings.setValue("window/state", self.saveState())
         for runner in self.runners:
             runner.cancel()
@@ -608,6 +614,17 @@ class MainWindow(QMainWindow):
             "whatif": (whatif.page, whatif.view), "lessons": (whatif.page, whatif.lessons_page),
         }  # fmt: skip
 
+    def show_table(self, *, tall: bool = False) -> None:
+        """The table dock, shown and focused: at its first height, or (Ctrl+2 again) at over half the
+        window's; once more, back to its first height."""
+        dock = self.table_dock
+        dock.show()
+        dock.raise_()
+        first = max(160, self.height() * 23 // 100)
+        taller = dock.height() < self.height() // 2
+        self.resizeDocks([dock], [self.height() * 55 // 100 if tall and taller else first], Qt.Orientation.Vertical)
+        self.table.setFocus()
+
     def current_view(self) -> str:
         """The ``show_view`` name of the page (and part) on screen."""
         page = self.tabs.currentWidget()
@@ -622,11 +639,9 @@ class MainWindow(QMainWindow):
 
     def show_view(self, view: str) -> None:
         if view == "table":
-            self.table_dock.show()
-            self.table_dock.raise_()
-            if self.table_dock.height() < 160:  # folded away: back to its first height, never more
-                self.resizeDocks([self.table_dock], [220], Qt.Orientation.Vertical)
-            self.table.setFocus()
+            focus = QApplication.focusWidget()
+            focused = focus is not None and (focus is self.table or self.table.isAncestorOf(focus))
+            self.show_table(tall=self.table_dock.isVisible() and focused)  # Ctrl+2 again: taller, then back
             return
         page, part = self._pages()[view]
         if part is not None:

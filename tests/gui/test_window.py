@@ -175,3 +175,54 @@ def test_every_view_fits_the_window_at_every_size(window, qtbot, tmp_path: Path)
     window.reset_layout()  # View → Reset layout at the smallest size: still every dock at its minimum or more
     QApplication.processEvents()
     assert _misfits(window) == []
+
+
+def test_the_table_grows_on_request_and_goes_back(window, qtbot) -> None:
+    dock = window.table_dock
+    first = dock.height()
+    window.show_table(tall=True)
+    QApplication.processEvents()
+    assert dock.height() > window.height() // 2
+    window.show_table(tall=True)  # Ctrl+2 once more: back
+    QApplication.processEvents()
+    assert dock.height() < window.height() // 2 and abs(dock.height() - first) < 40
+    dock.hide()
+    window.show_view("table")  # hidden: shown at its first height, not taller
+    QApplication.processEvents()
+    assert dock.isVisible() and dock.height() < window.height() // 2
+
+
+def test_reset_layout_brings_back_every_dock(window, qtbot) -> None:
+    window.catalogue_dock.hide()
+    window.table_dock.setFloating(True)
+    window.resizeDocks([window.panel_dock], [700], Qt.Orientation.Horizontal)
+    window.reset_layout()
+    QApplication.processEvents()
+    for dock in (window.catalogue_dock, window.panel_dock, window.table_dock):
+        assert dock.isVisible() and not dock.isFloating()
+    assert window.panel_dock.width() < 700
+    assert window.dockWidgetArea(window.table_dock) == Qt.DockWidgetArea.BottomDockWidgetArea
+
+
+def test_a_saved_layout_is_restored_only_when_it_fits_the_screen(qtbot, settings) -> None:
+    from explorer.gui.main_window import MainWindow
+
+    def closed_after(width: int, height: int) -> None:
+        window = MainWindow(settings)
+        qtbot.addWidget(window)
+        window.resize(width, height)
+        window.catalogue_dock.hide()  # the saved layout: no Models panel
+        window.close()
+
+    screen = QApplication.primaryScreen().availableGeometry()
+    closed_after(screen.width() - 100, screen.height() - 100)
+    fitting = MainWindow(settings)
+    qtbot.addWidget(fitting)
+    assert fitting.catalogue_dock.isHidden()  # restored as it was left
+    fitting.close()
+    closed_after(screen.width() + 400, screen.height() + 300)  # left on a larger screen
+    larger = MainWindow(settings)
+    qtbot.addWidget(larger)
+    assert not larger.catalogue_dock.isHidden()  # the default layout instead, sized to fit
+    assert larger.width() <= screen.width() and larger.height() <= screen.height()
+    larger.close()
