@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from explorer.core.convention_names import CONVENTION_NAMES, DEFAULT_CONVENTION
 from explorer.gui import jobs
+from explorer.gui.messages import in_gui_words
 from explorer.gui.widgets.catalogue import Catalogue
 from explorer.gui.widgets.charts import ChartsView
 from explorer.gui.widgets.classifier import ClassifierView
@@ -90,13 +91,13 @@ class MainWindow(QMainWindow):
         self.analysis.error.connect(self._analysis_failed)
         self.compare_runner = TaskRunner(self)
         self.compare_runner.result.connect(self._compare_done)
-        self.compare_runner.error.connect(lambda error: self.statusBar().showMessage(f"Compare: {error}", 8000))
+        self.compare_runner.error.connect(lambda error: self.statusBar().showMessage(f"Compare: {in_gui_words(error)}", 8000))
         self.catalogue_runner = TaskRunner(self)
         self.catalogue_runner.result.connect(self._catalogue_loaded)
         self.catalogue_runner.error.connect(self._catalogue_failed)
         self.user_model_runner = TaskRunner(self)
         self.user_model_runner.result.connect(self._user_spec_ready)
-        self.user_model_runner.error.connect(lambda error: self.catalogue.show_message(str(error)))
+        self.user_model_runner.error.connect(lambda error: self.catalogue.show_message(in_gui_words(error)))
         self.reconcile_runner = TaskRunner(self)
         self.reconcile_runner.result.connect(self._reconciled_done)
         self.reconcile_runner.error.connect(self._reconcile_failed)
@@ -498,14 +499,14 @@ class MainWindow(QMainWindow):
 
     def _reconcile_failed(self, error: BaseException) -> None:
         self._reconciled = None  # try again next time the view is shown
-        self.reconcile_view.show_message(str(error))
+        self.reconcile_view.show_message(in_gui_words(error))
 
     def _reconciled_done(self, reconciliation: object) -> None:
         self.reconcile_view.set_reconciliation(reconciliation, self.convention)  # type: ignore[arg-type]
 
     def _analysis_failed(self, error: BaseException) -> None:
         # The previous analysis stays on screen; the message says what to change.
-        self.catalogue.show_message(str(error))
+        self.catalogue.show_message(in_gui_words(error))
         self.statusBar().showMessage("Analysis failed — see the message in the Models panel.", 8000)
         if self.summary is not None:
             self.catalogue.select(self.summary.model, emit=False)

@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence, QUndoCommand, QUndoStack
 from PySide6.QtWidgets import QFileDialog, QMenu, QMenuBar, QSplitter, QTabWidget
 
+from explorer.gui.messages import in_gui_words
 from explorer.gui.widgets.edit_panel import EditPanel
 from explorer.gui.widgets.lessons import LessonsPage
 from explorer.gui.widgets.whatif_compare import CHANGED_STATUSES, WhatIfView
@@ -470,6 +471,7 @@ class WhatIfFeature(QObject):
         self.window.graph_view.mark_nodes(diff.names(*CHANGED_STATUSES, "removed"), diff.names("affected"))
 
     def _failed(self, message: str) -> None:
+        message = in_gui_words(message)
         self.edit_panel.show_error(message)
         self.view.set_status(message.splitlines()[0])
         self.window.statusBar().showMessage(f"Edit not applied: {message.splitlines()[0]}", 10_000)

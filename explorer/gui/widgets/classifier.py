@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.gui import jobs
+from explorer.gui.messages import in_gui_words
 from explorer.gui.widgets.untrained_badge import BADGE_COLOUR, BADGE_TEXT, show_untrained, untrained_badge
 from explorer.gui.workers import TaskRunner
 
@@ -408,7 +409,7 @@ class ClassifierView(QWidget):
         self.status.setText(" · ".join([summary, *notices]))
 
     def _failed(self, error: BaseException) -> None:
-        self.status.setText(str(error))
+        self.status.setText(in_gui_words(error))
 
     def _idle(self) -> None:
         self._set_busy(False)
