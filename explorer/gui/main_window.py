@@ -243,8 +243,9 @@ class MainWindow(QMainWindow):
         self._action("Collapse blocks", "Ctrl+Shift+-", lambda: self.graph_view.collapse_to_default(), view_menu)
         self._build_graph_options(view_menu)
         view_menu.addSeparator()
+        panels = view_menu.addMenu("Panels")  # (shown or hidden; "Layer table" above goes to it)
         for dock in (self.catalogue_dock, self.panel_dock, self.table_dock):
-            view_menu.addAction(dock.toggleViewAction())
+            panels.addAction(dock.toggleViewAction())
         self._action("Reset layout", None, self.reset_layout, view_menu)
         help_menu = bar.addMenu("&Help")
         self._action("About cnn-explorer", QKeySequence.StandardKey.HelpContents, self.show_about, help_menu)

@@ -226,3 +226,24 @@ def test_a_saved_layout_is_restored_only_when_it_fits_the_screen(qtbot, settings
     assert not larger.catalogue_dock.isHidden()  # the default layout instead, sized to fit
     assert larger.width() <= screen.width() and larger.height() <= screen.height()
     larger.close()
+
+
+def test_the_view_menu_and_the_views_bar_agree(window, qtbot) -> None:
+    from explorer.gui.main_window import VIEW_ENTRIES
+
+    view_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
+    shortcuts = {a.text(): a.shortcut().toString() for a in view_menu.actions()}
+    for i, (view, label, _button) in enumerate(VIEW_ENTRIES):
+        assert shortcuts[label] == (f"Ctrl+{i + 1}" if i < 9 else "")
+    assert [a.text() for a in window.views_toolbar.actions()] == [b for _v, _l, b in VIEW_ENTRIES if b]
+    for view, _label, _button in VIEW_ENTRIES:
+        if view == "table":
+            continue
+        window.show_view(view)
+        assert window.current_view() == view
+        owner = {"lessons": "whatif", "reconcile": "compare"}.get(view, view)
+        assert [name for name, b in window.view_buttons.items() if b.isChecked()] == [owner]
+    window.view_buttons["charts"].trigger()  # a click on the bar
+    assert window.current_view() == "charts"
+    assert window.views_toolbar.minimumSizeHint().width() + window.views_toolbar.sizeHint().width() > 0
+    assert sum(w.sizeHint().width() for w in window.views_toolbar.findChildren(QWidget) if w.isVisible()) < 1024
