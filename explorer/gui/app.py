@@ -244,8 +244,11 @@ def _features_screenshot(window: object, options: GuiOptions) -> str | None:
 
         other = analyze(options.compare)
         select = options.select
-        if select and select not in other.graph and branch_layers(other, select) is None:
-            select = None
+        if select:
+            try:
+                select_layer(other, select)
+            except UnknownLayerError:  # the other model has no such layer: its default one
+                select = None
         window.features.panes[1].set_model(options.compare, select)  # type: ignore[attr-defined]
     return None
 

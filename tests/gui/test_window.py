@@ -247,3 +247,14 @@ def test_the_view_menu_and_the_views_bar_agree(window, qtbot) -> None:
     assert window.current_view() == "charts"
     assert window.views_toolbar.minimumSizeHint().width() + window.views_toolbar.sizeHint().width() > 0
     assert sum(w.sizeHint().width() for w in window.views_toolbar.findChildren(QWidget) if w.isVisible()) < 1024
+
+
+def test_features_screenshot_with_a_second_model_that_lacks_the_layer(window, qtbot) -> None:
+    from explorer.gui.app import GuiOptions, _features_screenshot
+
+    options = GuiOptions(model="resnet18", view="features", select="conv1", compare="vgg16")
+    assert _features_screenshot(window, options) is None
+    assert window.wait_idle(300_000)
+    first, second = window.features.panes[:2]
+    assert (first.model(), first.layer()) == ("resnet18", "conv1")
+    assert second.model() == "vgg16" and second.layer() != "conv1" and second.error is None
