@@ -258,3 +258,16 @@ def test_features_screenshot_with_a_second_model_that_lacks_the_layer(window, qt
     first, second = window.features.panes[:2]
     assert (first.model(), first.layer()) == ("resnet18", "conv1")
     assert second.model() == "vgg16" and second.layer() != "conv1" and second.error is None
+
+
+def test_a_second_classifier_model_squeezes_nothing(window, qtbot) -> None:
+    window.resize(1280, 800)
+    window.show_view("classify")
+    window.classifier.add_model_column("resnet18")
+    window.classifier.add_model_column("vgg11")
+    assert window.wait_idle(120_000)
+    for _ in range(3):
+        QApplication.processEvents()
+    assert window.size().toTuple() == (1280, 800)
+    assert _misfits(window) == []
+    assert window.catalogue_dock.width() >= 200  # the Models panel keeps its width

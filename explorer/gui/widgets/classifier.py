@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from explorer.core.runner import Classification
 
 THUMBNAIL = 150
-FELL_BACK = " → untrained in use"  # added to a picker entry whose weights could not be loaded
+FELL_BACK = "untrained in use ← "  # put before a picker entry whose weights could not be loaded (seen when cut)
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp);;All files (*)"
 
 
@@ -161,8 +161,10 @@ class ClassifierView(QWidget):
         self.status = QLabel("Drop photos or a folder here, paste an image (Ctrl+V), or open files (Ctrl+O).")
         self.status.setWordWrap(True)
 
-        self.columns_row = QHBoxLayout()
-        self.columns_row.setSpacing(12)
+        # One model's pickers a line (side by side, a second model set the window's minimum
+        # width and squeezed the docks for good).
+        self.columns_row = QVBoxLayout()
+        self.columns_row.setSpacing(4)
         buttons = QHBoxLayout()
         for button in (self.open_button, self.samples_button, self.add_model_button, self.load_weights_button, self.clear_button):
             buttons.addWidget(button)
@@ -390,12 +392,12 @@ class ClassifierView(QWidget):
         column.untrained = event.untrained
         show_untrained(column.badge, event.untrained)
         for index in range(column.weights.count()):  # the marks of an earlier run
-            column.weights.setItemText(index, column.weights.itemText(index).split(FELL_BACK)[0])
+            column.weights.setItemText(index, column.weights.itemText(index).split(FELL_BACK)[-1])
         index = column.weights.currentIndex()
         if index >= 0 and event.weights_key is not None and column.weights.currentData() != event.weights_key:
             # Asked for weights that could not be had: the picker says random ones are in use
             # (and keeps the choice, so the next run, online, gets them).
-            column.weights.setItemText(index, column.weights.itemText(index) + FELL_BACK)
+            column.weights.setItemText(index, FELL_BACK + column.weights.itemText(index))
 
     def _forget_notices(self) -> None:
         """A model no longer compared takes its notice with it."""
