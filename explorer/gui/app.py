@@ -244,8 +244,11 @@ def _features_screenshot(window: object, options: GuiOptions) -> str | None:
 
         other = analyze(options.compare)
         select = options.select
-        if select and select not in other.graph and branch_layers(other, select) is None:
-            select = None
+        if select:
+            try:
+                select_layer(other, select)
+            except UnknownLayerError:  # the other model has no such layer: its default one
+                select = None
         window.features.panes[1].set_model(options.compare, select)  # type: ignore[attr-defined]
     return None
 
@@ -400,6 +403,8 @@ def _screenshot(window: object, options: GuiOptions) -> int:
         window.show_view("compare")
         window.compare_models(window.summary.model, options.compare or "resnet18")
         window.wait_idle()
+    elif options.view == "table":
+        window.show_table(tall=True)  # the table over half the window, as Ctrl+2 twice shows it
     else:
         window.show_view(options.view)
     if options.select:

@@ -42,7 +42,7 @@ class ExplainResult:
     display: Any  # np.ndarray (H, W) in [0, 1]: the map as the overlay paints it (``display_values``)
     layers: tuple[str, ...]  # nodes with a spatial map, deepest first (the layer picker)
     default_layer: str
-    notice: str | None = None  # e.g. "resnet18: … Using untrained weights."
+    notice: str | None = None  # e.g. "resnet18: untrained weights (ImageNet weights not downloaded — no network)."
 
 
 def _load(model: str, weights: str | None) -> Generator[object, None, tuple[str, str | None]]:
@@ -54,7 +54,7 @@ def _load(model: str, weights: str | None) -> Generator[object, None, tuple[str,
         loaded = yield from jobs._progress(runner.load(model, weights, allow_download=True))
     except ExplorerError as error:
         loaded = yield from jobs._progress(runner.load(model, "untrained"))
-        return loaded.key, f"{model}: {str(error).splitlines()[0]} Using untrained weights."
+        return loaded.key, jobs.untrained_notice(model, jobs.untrained_reason(error))
     return loaded.key, None
 
 

@@ -26,6 +26,28 @@ SAMPLE_IMAGES = sample_folder()
 THUMBNAIL_SIZE = 150
 
 
+def untrained_reason(error: BaseException) -> str:
+    """Why a model runs on random weights instead, in plain words for the GUI (never a raw
+    "[Errno -2] Name or service not known"; the full message stays in the error's tooltip)."""
+    from explorer.core.weights import WeightsUnavailableError
+
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    if isinstance(error, WeightsUnavailableError):
+        if "refused" in text:
+            return "ImageNet weights not downloaded — the server refused the download"
+        if "broke off" in text or "stopped at" in text:
+            return "ImageNet weights not downloaded — the download broke off"
+        return "ImageNet weights not downloaded — no network"
+    if "corrupt" in text:
+        return "the downloaded ImageNet weights are corrupt — download them again"
+    return text.split(" (", 1)[0].rstrip(".")
+
+
+def untrained_notice(model: str, reason: str) -> str:
+    """The one sentence every view says when ``model`` falls back to random weights."""
+    return f"{model}: untrained weights ({reason})."
+
+
 @dataclass(frozen=True)
 class Catalogue:
     specs: tuple[ModelSpec, ...]
@@ -117,6 +139,9 @@ class ClassifyColumn:
     results: tuple[Classification | None, ...]
     crops: tuple[QImage | None, ...]
     notice: str | None = None
+    #: Why this column's weights are random (fallen back to, or chosen in the picker); None when trained.
+    untrained: str | None = None
+    weights_key: str | None = None  # the weights the column ran with
 
 
 @dataclass(frozen=True)
@@ -193,14 +218,17 @@ def classify(paths: Sequence[str], columns: Sequence[tuple[str, str | None]]) ->
         return "No image could be read."
     runner = shared_runner()
     for column, (model, weights) in enumerate(columns):
-        notice = None
+        notice = untrained = None
         try:
-            yield from _progress(runner.load(model, weights, allow_download=True))
+            loaded = yield from _progress(runner.load(model, weights, allow_download=True))
         except ExplorerError as error:
             # Offline and not cached (or a bad file): the model stays usable, labelled untrained.
-            notice = f"{model}: {str(error).splitlines()[0]} Using untrained weights."
+            untrained = untrained_reason(error)
+            notice = untrained_notice(model, untrained)
             weights = "untrained"
-            yield from _progress(runner.load(model, weights))
+            loaded = yield from _progress(runner.load(model, weights))
+        if untrained is None and not loaded.pretrained:
+            untrained = "chosen in the weights picker"
         results = (yield from _progress(runner.classify(model, [i.path for i in good], weights=weights)))
         by_path = {image.path: result for image, result in zip(good, results, strict=True)}
         crops: dict[str, QImage] = {}
@@ -215,6 +243,8 @@ def classify(paths: Sequence[str], columns: Sequence[tuple[str, str | None]]) ->
             tuple(by_path.get(image.path) if image.error is None else None for image in images),
             tuple(crops.get(image.path) for image in images),
             notice,
+            untrained,
+            loaded.key,
         )
     return f"{len(good)} image{'s' if len(good) != 1 else ''} classified by {len(columns)} model{'s' if len(columns) != 1 else ''}."
 
@@ -298,7 +328,7 @@ def capture_features(model: str, weights: str | None, image_path: str, layer: st
     try:
         yield from _progress(runner.load(model, weights, allow_download=True))
     except ExplorerError as error:
-        notice = f"{model}: {str(error).splitlines()[0]} Using untrained weights."
+        notice = untrained_notice(model, untrained_reason(error))
         weights = "untrained"
         yield from _progress(runner.load(model, weights))
     _net, loaded = runner.loaded(model, weights)

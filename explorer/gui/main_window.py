@@ -7,8 +7,8 @@ import html
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QThread, QThreadPool, QTimer
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QThread, QThreadPool, QTimer
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
@@ -25,15 +25,18 @@ from PySide6.QtWidgets import (
     QSplitter,
     QTabWidget,
     QTextEdit,
+    QToolBar,
     QWidget,
 )
 
 from explorer.core.convention_names import CONVENTION_NAMES, DEFAULT_CONVENTION
 from explorer.gui import jobs
+from explorer.gui.messages import in_gui_words
 from explorer.gui.widgets.catalogue import Catalogue
 from explorer.gui.widgets.charts import ChartsView
 from explorer.gui.widgets.classifier import ClassifierView
 from explorer.gui.widgets.compare import CompareView
+from explorer.gui.widgets.drop_overlay import DropOverlay
 from explorer.gui.widgets.explain_view import ExplainView
 from explorer.gui.widgets.feature_maps import FeatureMapsView
 from explorer.gui.widgets.graph_view import GraphView
@@ -50,7 +53,15 @@ if TYPE_CHECKING:
     from explorer.core.zoo.registry import ModelSpec
 
 DEFAULT_MODEL = "resnet18"
-VIEWS = ("graph", "table", "charts", "compare", "classify", "features", "explain", "whatif", "lessons", "reconcile")
+#: Every view: its ``show_view``/``--view`` name, its View-menu entry (Ctrl+1…9 in this order) and
+#: its button on the Views toolbar (None: a part of another page, or the table's dock).
+VIEW_ENTRIES: tuple[tuple[str, str, str | None], ...] = (
+    ("graph", "Graph", "Graph"), ("table", "Layer table", None), ("charts", "Charts", "Charts"),
+    ("compare", "Compare", "Compare"), ("classify", "Classify", "Classify"), ("features", "Feature maps", "Feature maps"),
+    ("explain", "Explain", "Explain"), ("whatif", "What if", "What if"), ("lessons", "Lessons", None),
+    ("reconcile", "Why do the numbers differ?", None),
+)  # fmt: skip
+VIEWS = tuple(name for name, _label, _button in VIEW_ENTRIES)
 CONVENTION_KEY = "counting/convention"
 #: Said wherever a model file is opened: a ``.py`` model is code, and it runs.
 RUNS_CODE_WARNING = (
@@ -80,13 +91,13 @@ class MainWindow(QMainWindow):
         self.analysis.error.connect(self._analysis_failed)
         self.compare_runner = TaskRunner(self)
         self.compare_runner.result.connect(self._compare_done)
-        self.compare_runner.error.connect(lambda error: self.statusBar().showMessage(f"Compare: {error}", 8000))
+        self.compare_runner.error.connect(lambda error: self.statusBar().showMessage(f"Compare: {in_gui_words(error)}", 8000))
         self.catalogue_runner = TaskRunner(self)
         self.catalogue_runner.result.connect(self._catalogue_loaded)
         self.catalogue_runner.error.connect(self._catalogue_failed)
         self.user_model_runner = TaskRunner(self)
         self.user_model_runner.result.connect(self._user_spec_ready)
-        self.user_model_runner.error.connect(lambda error: self.catalogue.show_message(str(error)))
+        self.user_model_runner.error.connect(lambda error: self.catalogue.show_message(in_gui_words(error)))
         self.reconcile_runner = TaskRunner(self)
         self.reconcile_runner.result.connect(self._reconciled_done)
         self.reconcile_runner.error.connect(self._reconcile_failed)
@@ -97,12 +108,14 @@ class MainWindow(QMainWindow):
 
         # What-if (issue 11): the edit session, its views and menus; hooks in _analysis_done and select.
         self.whatif = WhatIfFeature(self)
+        self.view_buttons: dict[str, QAction] = {}  # the Views toolbar's (filled in _build_actions)
         self._build_views()
         self.runners += (self.classifier.runner,)
         self._build_docks()
         self.runners += (self.weights_view.runner,)
         self._build_actions()
         self.whatif.install(self.tabs, self.layer_box, self.menuBar())
+        self.whatif.page.currentChanged.connect(lambda _index: self._tab_changed(self.tabs.currentIndex()))
         self.runners += self.whatif.runners
         self._build_status_bar()
         self._restore()
@@ -117,10 +130,23 @@ class MainWindow(QMainWindow):
         self.classifier = ClassifierView()
         self.features = FeatureMapsView(image=None)  # filled when first shown (nothing runs before)
         self._features_started = False
+        # The pages; the Views toolbar, which spans the window, switches them (a tab bar in the
+        # central area overflowed with scroll arrows below ~1300 px, beside the docks).
         self.tabs = QTabWidget(documentMode=True)
+        self.tabs.tabBar().hide()
         self.tabs.addTab(self.graph_view, "Graph")
         self.tabs.addTab(self.charts, "Charts")
-        self.tabs.addTab(self.compare, "Compare")
+        # Compare holds "Why the numbers differ" (both are about what the counts are).
+        self.reconcile_view = ReconcileView()
+        self.reconcile_view.conventionChosen.connect(self.set_convention)
+        self.compare_page = QTabWidget(documentMode=True)
+        self.compare_page.addTab(self.compare, "Two models")
+        self.compare_page.addTab(self.reconcile_view, "Why the numbers differ")
+        self.compare_page.currentChanged.connect(lambda _index: self._tab_changed(self.tabs.currentIndex()))
+        # Scrolled when the window is short: its tables and charts must not set the window's minimum height.
+        self.compare_scroll = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame)
+        self.compare_scroll.setWidget(self.compare_page)
+        self.tabs.addTab(self.compare_scroll, "Compare")
         self.tabs.addTab(self.classifier, "Classify")
         # In a scroll area: two panes side by side must not set the window's minimum width.
         self.features_page = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame)
@@ -132,10 +158,9 @@ class MainWindow(QMainWindow):
         self.explain_page.setWidget(self.explain_view)
         self.tabs.addTab(self.explain_page, "Explain")
         self.classifier.explainRequested.connect(self.explain_photo)
-        self.reconcile_view = ReconcileView()
-        self.reconcile_view.conventionChosen.connect(self.set_convention)
-        self.tabs.addTab(self.reconcile_view, "Why the numbers differ")
-        self.setAcceptDrops(True)  # photos dropped anywhere on the window are classified
+        # (What if, with its Lessons, is added by WhatIfFeature.install.)
+        self.setAcceptDrops(True)  # (the drop overlay answers the drags, on the window's QWindow)
+        self.drop_overlay = DropOverlay(self, self._drop_text, self._deliver_drop)
         self.tabs.currentChanged.connect(self._tab_changed)
         self.setCentralWidget(self.tabs)
         for view in (self.graph_view, self.charts):
@@ -167,8 +192,9 @@ class MainWindow(QMainWindow):
         self.catalogue_dock = self._dock("Models", "catalogue", self.catalogue, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.panel_dock = self._dock("Layer", "layer_panel", layer_box, Qt.DockWidgetArea.RightDockWidgetArea)
         self.table_dock = self._dock("Layer table", "layer_table", self.table, Qt.DockWidgetArea.BottomDockWidgetArea)
-        self.resizeDocks([self.catalogue_dock, self.panel_dock], [260, 380], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.table_dock], [220], Qt.Orientation.Vertical)
+        # The Layer dock takes the window's whole height (its formulas, histogram and filters need
+        # it; under it the table had left it too little at 700 px); the table spans the rest.
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
 
     def _action(self, text: str, shortcut: QKeySequence | str | None, slot: Any, menu: Any) -> QAction:
         action = QAction(text, self)
@@ -190,14 +216,25 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self._action("Quit", QKeySequence.StandardKey.Quit, self.close, file_menu)
         view_menu = bar.addMenu("&View")
-        views = (
-            ("Graph", "graph"), ("Layer table", "table"), ("Charts", "charts"), ("Compare", "compare"),
-            ("Classify", "classify"), ("Feature maps", "features"), ("Explain", "explain"), ("What if", "whatif"),
-            ("Lessons", "lessons"), ("Why do the numbers differ?", "reconcile"),
-        )  # fmt: skip
-        for i, (label, view) in enumerate(views):  # Ctrl+1…9 (the tenth has only its menu entry)
+        self.views_toolbar = QToolBar("Views", self)
+        self.views_toolbar.setObjectName("views")  # (saveState finds toolbars by name)
+        self.views_toolbar.setMovable(False)
+        self.views_toolbar.setFloatable(False)
+        self.views_toolbar.toggleViewAction().setVisible(False)  # the only way to some pages: never hidden
+        self.views_toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.views_toolbar)
+        group = QActionGroup(self)
+        for i, (view, label, button) in enumerate(VIEW_ENTRIES):  # Ctrl+1…9 (the tenth has only its menu entry)
             shortcut = f"Ctrl+{i + 1}" if i < 9 else None
             self._action(label, shortcut, lambda checked=False, v=view: self.show_view(v), view_menu)
+            if button is not None:
+                action = QAction(button, self, checkable=True)
+                action.setToolTip(f"{label} ({shortcut})" if shortcut else label)
+                action.triggered.connect(lambda checked=False, v=view: self.show_view(v))
+                group.addAction(action)
+                self.views_toolbar.addAction(action)
+                self.view_buttons[view] = action
+        self.view_buttons["graph"].setChecked(True)
         self._action("Show selected layer's feature maps", "Ctrl+Shift+F", lambda: self.send_to_features(), view_menu)
         view_menu.addSeparator()
         self._action("Find layer…", QKeySequence.StandardKey.Find, self._find_layer, view_menu)
@@ -206,8 +243,10 @@ class MainWindow(QMainWindow):
         self._action("Collapse blocks", "Ctrl+Shift+-", lambda: self.graph_view.collapse_to_default(), view_menu)
         self._build_graph_options(view_menu)
         view_menu.addSeparator()
+        panels = view_menu.addMenu("Panels")  # (shown or hidden; "Layer table" above goes to it)
         for dock in (self.catalogue_dock, self.panel_dock, self.table_dock):
-            view_menu.addAction(dock.toggleViewAction())
+            panels.addAction(dock.toggleViewAction())
+        self._action("Reset layout", None, self.reset_layout, view_menu)
         help_menu = bar.addMenu("&Help")
         self._action("About cnn-explorer", QKeySequence.StandardKey.HelpContents, self.show_about, help_menu)
 
@@ -268,14 +307,46 @@ class MainWindow(QMainWindow):
 
     # --- settings ------------------------------------------------------------------------------
 
+    def _default_size(self) -> tuple[int, int]:
+        """1500×950, or the screen's available area when it is smaller."""
+        screen = self.screen().availableGeometry()
+        return min(1500, screen.width()), min(950, screen.height())
+
+    @staticmethod
+    def _fits_screen(size: object) -> bool:
+        """A window of ``size`` (a QSize) fits in one screen's available area."""
+        return isinstance(size, QSize) and any(
+            size.width() <= screen.availableGeometry().width() and size.height() <= screen.availableGeometry().height()
+            for screen in QApplication.screens()
+        )
+
+    def _arrange_docks(self) -> None:
+        """The first arrangement of the docks, in proportion to the window's width (View → Reset layout)."""
+        width = max(self.width(), 800)
+        self.resizeDocks(
+            [self.catalogue_dock, self.panel_dock], [max(220, width * 17 // 100), max(300, width * 25 // 100)], Qt.Orientation.Horizontal
+        )
+        self.resizeDocks([self.table_dock], [max(160, self.height() * 23 // 100)], Qt.Orientation.Vertical)
+
+    def reset_layout(self) -> None:
+        """Every dock back in its place, shown, at its first size."""
+        self.restoreState(self._default_state)
+        for dock in (self.catalogue_dock, self.panel_dock, self.table_dock):
+            dock.setFloating(False)
+            dock.show()
+        self._arrange_docks()
+
     def _restore(self) -> None:
+        self._default_state = self.saveState()
         geometry = self.settings.value("window/geometry")
         state = self.settings.value("window/state")
-        if isinstance(geometry, QByteArray):
-            self.restoreGeometry(geometry)
-        else:
-            self.resize(1500, 950)
-        if isinstance(state, QByteArray):
+        # Qt would squeeze a larger window's geometry onto this screen, and its docks with it.
+        fits = self._fits_screen(self.settings.value("window/size"))
+        restored = fits and isinstance(geometry, QByteArray) and self.restoreGeometry(geometry)
+        if not restored:  # none saved, or saved on a larger screen: the default layout, sized to fit
+            self.resize(*self._default_size())
+            self._arrange_docks()
+        elif isinstance(state, QByteArray):
             self.restoreState(state)
         self._request = (
             str(self.settings.value("model/name", DEFAULT_MODEL)),
@@ -285,6 +356,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: Any) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/size", self.size())
         self.settings.setValue("window/state", self.saveState())
         for runner in self.runners:
             runner.cancel()
@@ -361,13 +433,18 @@ class MainWindow(QMainWindow):
         self.selected = None
         if keep and keep in summary.graph:
             self.select(keep)
-        else:
+        else:  # nothing of the previous model stays on screen
             self.panel.show_placeholder()
+            self.weights_view.runner.cancel()  # (a fetch of the old model's weights must not land now)
+            self.weights_view.clear()
+            self.whatif.edit_panel.show_layer(None, None)
+        if previous is None or previous.model != summary.model:
+            self._compare_follows(summary.model)
         self.settings.setValue("model/name", summary.model)
         self.settings.setValue("model/mode", summary.mode)
         self.settings.setValue("model/input", "x".join(map(str, summary.input_shape)))
         self.reconcile_view.set_convention(summary.convention)
-        if self.tabs.currentWidget() is self.reconcile_view:
+        if self.current_view() == "reconcile":
             self._reconcile()
 
     @staticmethod
@@ -423,14 +500,14 @@ class MainWindow(QMainWindow):
 
     def _reconcile_failed(self, error: BaseException) -> None:
         self._reconciled = None  # try again next time the view is shown
-        self.reconcile_view.show_message(str(error))
+        self.reconcile_view.show_message(in_gui_words(error))
 
     def _reconciled_done(self, reconciliation: object) -> None:
         self.reconcile_view.set_reconciliation(reconciliation, self.convention)  # type: ignore[arg-type]
 
     def _analysis_failed(self, error: BaseException) -> None:
         # The previous analysis stays on screen; the message says what to change.
-        self.catalogue.show_message(str(error))
+        self.catalogue.show_message(in_gui_words(error))
         self.statusBar().showMessage("Analysis failed — see the message in the Models panel.", 8000)
         if self.summary is not None:
             self.catalogue.select(self.summary.model, emit=False)
@@ -458,15 +535,33 @@ class MainWindow(QMainWindow):
         self._compare_pair = (first, second)
         self.compare_runner.submit(jobs.analyse_pair, first, second, self.convention)
 
+    def _compare_follows(self, model: str) -> None:
+        """Compare's A side is the open model: analysed again now if Compare is on screen, else when opened."""
+        first, second = self._compare_pair
+        if first == model:
+            return
+        if second == model:
+            second = first
+        self._compare_pair = (model, second)
+        if self._specs:
+            self.compare.set_model_names(list(self._specs), *self._compare_pair)
+        if self.current_view() == "compare":
+            self.compare_models(*self._compare_pair)
+
     def _compare_done(self, pair: tuple[ModelSummary, ModelSummary]) -> None:
         self.compare.set_summaries(*pair)
 
-    def _tab_changed(self, index: int) -> None:
-        if self.tabs.widget(index) is self.compare and not self.compare.has_summaries():
+    def _tab_changed(self, _index: int) -> None:
+        view = self.current_view()
+        button = self.view_buttons.get({"lessons": "whatif", "reconcile": "compare"}.get(view, view))
+        if button is not None:
+            button.setChecked(True)
+        shown = self.compare.summaries()
+        if view == "compare" and (shown is None or (shown[0].model, shown[1].model) != self._compare_pair):
             self.compare_models(*self._compare_pair)
-        if self.tabs.widget(index) is self.features_page and not self._features_started:
+        if view == "features" and not self._features_started:
             self._start_features()
-        if self.tabs.widget(index) is self.reconcile_view:
+        if view == "reconcile":
             self._reconcile()
 
     # --- feature maps --------------------------------------------------------------------------
@@ -500,39 +595,102 @@ class MainWindow(QMainWindow):
         while len(self.features.panes) <= pane:
             self.features.add_pane()
         self.features.panes[pane].set_model(self.summary.model, layer)
-        self.tabs.setCurrentWidget(self.features_page)
+        self.show_view("features")
 
     # --- explain (issue 14) -----------------------------------------------------------------------
 
     def explain_photo(self, image: str, model: str, weights: str | None = None) -> None:
         """Explain ``image`` as ``model`` classified it, in the explain view."""
         self.explain_view.explain(image, model, weights)
-        self.tabs.setCurrentWidget(self.explain_page)
+        self.show_view("explain")
 
     # --- commands ------------------------------------------------------------------------------
 
+    def _pages(self) -> dict[str, tuple[QWidget, QWidget | None]]:
+        """Each view's page in ``tabs``, and its part of that page (a page with parts is a QTabWidget)."""
+        whatif = self.whatif
+        return {
+            "graph": (self.graph_view, None), "charts": (self.charts, None),
+            "compare": (self.compare_scroll, self.compare), "reconcile": (self.compare_scroll, self.reconcile_view),
+            "classify": (self.classifier, None), "features": (self.features_page, None), "explain": (self.explain_page, None),
+            "whatif": (whatif.page, whatif.view), "lessons": (whatif.page, whatif.lessons_page),
+        }  # fmt: skip
+
+    def show_table(self, *, tall: bool = False) -> None:
+        """The table dock, shown and focused: at its first height, or (Ctrl+2 again) at over half the
+        window's; once more, back to its first height."""
+        dock = self.table_dock
+        dock.show()
+        dock.raise_()
+        first = max(160, self.height() * 23 // 100)
+        taller = dock.height() < self.height() // 2
+        self.resizeDocks([dock], [self.height() * 55 // 100 if tall and taller else first], Qt.Orientation.Vertical)
+        self.table.setFocus()
+
+    def current_view(self) -> str:
+        """The ``show_view`` name of the page (and part) on screen."""
+        page = self.tabs.currentWidget()
+        for view, (widget, part) in self._pages().items():
+            if widget is page and (part is None or self._parts(page).currentWidget() is part):
+                return view
+        return "graph"
+
+    def _parts(self, page: QWidget) -> QTabWidget:
+        """The tab widget of a page with parts (Compare's is in a scroll area)."""
+        return self.compare_page if page is self.compare_scroll else page  # type: ignore[return-value]
+
     def show_view(self, view: str) -> None:
         if view == "table":
-            self.table_dock.show()
-            self.table_dock.raise_()
-            self.resizeDocks([self.table_dock], [int(self.height() * 0.55)], Qt.Orientation.Vertical)
-            self.table.setFocus()
+            focus = QApplication.focusWidget()
+            focused = focus is not None and (focus is self.table or self.table.isAncestorOf(focus))
+            self.show_table(tall=self.table_dock.isVisible() and focused)  # Ctrl+2 again: taller, then back
             return
-        widget = {
-            "graph": self.graph_view, "charts": self.charts, "compare": self.compare, "classify": self.classifier,
-            "features": self.features_page, "explain": self.explain_page, "whatif": self.whatif.view,
-            "lessons": self.whatif.lessons_page, "reconcile": self.reconcile_view,
-        }[view]  # fmt: skip
-        self.tabs.setCurrentWidget(widget)
+        page, part = self._pages()[view]
+        if part is not None:
+            self._parts(page).setCurrentWidget(part)
+        self.tabs.setCurrentWidget(page)
 
     # --- images to classify (drop, paste, open) --------------------------------------------------
 
-    def dragEnterEvent(self, event: Any) -> None:
-        self.classifier.dragEnterEvent(event)
+    def _drop_text(self) -> str:
+        """What a drop does on the view on screen (the overlay says it during the drag)."""
+        return {"features": "Drop to show feature maps", "explain": "Drop to explain"}.get(self.current_view(), "Drop to classify")
+
+    def _deliver_drop(self, mime: Any) -> None:
+        """A drop anywhere on the window: to the feature panes or the explain view on their pages,
+        else to the classifier."""
+        view = self.current_view()
+        if view == "features":
+            if not self.features.drop_mime_data(mime):
+                self.statusBar().showMessage("Drop an image file to show its feature maps.", 6000)
+            return
+        if view == "explain":
+            paths = [url.toLocalFile() for url in mime.urls() if url.isLocalFile() and Path(url.toLocalFile()).is_file()]
+            if not paths:
+                self.statusBar().showMessage("Drop an image file to explain it.", 6000)
+            elif self.explain_view.image_path is None and self.summary is not None:
+                self.explain_photo(paths[0], self.summary.model)  # nothing explained yet: the open model
+            else:
+                self.explain_view.set_image(paths[0])
+            return
+        self.show_view("classify")
+        self.classifier.drop_mime_data(mime)
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        self.drop_overlay.watch(self.windowHandle())  # the QWindow exists once shown
+
+    def dragEnterEvent(self, event: Any) -> None:  # (events sent to the window widget itself)
+        self.drop_overlay.handle(event)
+
+    def dragMoveEvent(self, event: Any) -> None:
+        self.drop_overlay.handle(event)
+
+    def dragLeaveEvent(self, event: Any) -> None:
+        self.drop_overlay.handle(event)
 
     def dropEvent(self, event: Any) -> None:
-        self.show_view("classify")
-        self.classifier.dropEvent(event)
+        self.drop_overlay.handle(event)
 
     def open_images(self) -> None:
         self.show_view("classify")

@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence, QUndoCommand, QUndoStack
 from PySide6.QtWidgets import QFileDialog, QMenu, QMenuBar, QSplitter, QTabWidget
 
+from explorer.gui.messages import in_gui_words
 from explorer.gui.widgets.edit_panel import EditPanel
 from explorer.gui.widgets.lessons import LessonsPage
 from explorer.gui.widgets.whatif_compare import CHANGED_STATUSES, WhatIfView
@@ -344,6 +345,8 @@ class WhatIfFeature(QObject):
         self.view = WhatIfView(self.undo_action, self.redo_action)
         self.lessons_page = LessonsPage()
         self.lessons_menu: QMenu | None = None
+        self.page: QTabWidget | None = None  # the What-if page (made by install)
+        self._weights_cleared: str | None = None  # the edited layer whose original weights the Weights tab hides
         self.export_folder: str | None = None  # the last export folder
         self._focus: tuple[str, str] | None = None  # (model, layer) a lesson selects once its model is open
 
@@ -367,9 +370,13 @@ class WhatIfFeature(QObject):
         return self.session.runners
 
     def install(self, tabs: QTabWidget, layer_box: QSplitter, menus: QMenuBar) -> None:
-        tabs.addTab(self.view, "What if")
-        tabs.addTab(self.lessons_page, "Lessons")
+        # One page: the edited model, and the lessons that open in it (View → Lessons, Ctrl+9).
+        self.page = QTabWidget(documentMode=True)
+        self.page.addTab(self.view, "Edited model")
+        self.page.addTab(self.lessons_page, "Lessons")
+        tabs.addTab(self.page, "What if")
         tabs.currentChanged.connect(self._tab_changed)
+        self.page.currentChanged.connect(self._tab_changed)
         # Under the layer panel, the Edit section shares the weights' place (their histogram and
         # filters need ~400 px; side by side in the splitter the Edit section got none).
         weights = layer_box.widget(1)
@@ -398,7 +405,7 @@ class WhatIfFeature(QObject):
         self.session.load_lesson_list()
 
     def _tab_changed(self, _index: int) -> None:
-        if self.window.tabs.currentWidget() is self.view:
+        if self.window.current_view() == "whatif":
             self.lower_tabs.setCurrentWidget(self.edit_panel)
         self._show_panel()
 
@@ -426,10 +433,19 @@ class WhatIfFeature(QObject):
             return
         edited = self.session.current_summary()
         self.edit_panel.show_layer(edited or window.summary, name)
-        if window.tabs.currentWidget() is self.view and edited is not None and name in edited.graph:
+        rebuilt = self.session.result is not None and name in self.session.result.diff.names(*CHANGED_STATUSES)
+        if window.current_view() == "whatif" and edited is not None and name in edited.graph:
             window.panel.show_layer(edited, name)
+            if rebuilt:  # the original's weights are not this layer's: say so rather than show them
+                window.weights_view.runner.cancel()
+                window.weights_view.clear(f"{name} is edited: its weights are new (random), not the trained ones.")
+                self._weights_cleared = name
+                return
         elif name in window.summary.graph or window.summary.block(name)[0]:
             window.panel.show_layer(window.summary, name)
+        if self._weights_cleared is not None and name in window.summary.graph:  # back to the original's weights
+            self._weights_cleared = None
+            window.weights_view.show_layer(window.summary, name)
 
     # --- session results ---
 
@@ -455,6 +471,7 @@ class WhatIfFeature(QObject):
         self.window.graph_view.mark_nodes(diff.names(*CHANGED_STATUSES, "removed"), diff.names("affected"))
 
     def _failed(self, message: str) -> None:
+        message = in_gui_words(message)
         self.edit_panel.show_error(message)
         self.view.set_status(message.splitlines()[0])
         self.window.statusBar().showMessage(f"Edit not applied: {message.splitlines()[0]}", 10_000)
@@ -480,11 +497,11 @@ class WhatIfFeature(QObject):
             action.setToolTip(lesson.claim)
             action.triggered.connect(lambda checked=False, name=lesson.name: self.open_lesson(name))
         self.lessons_menu.addSeparator()
-        self.lessons_menu.addAction("All lessons…").triggered.connect(lambda: self.window.tabs.setCurrentWidget(self.lessons_page))
+        self.lessons_menu.addAction("All lessons…").triggered.connect(lambda: self.window.show_view("lessons"))
 
     def open_lesson(self, name: str) -> None:
         self.lessons_page.select(name)
-        self.window.tabs.setCurrentWidget(self.view)
+        self.window.show_view("whatif")
         self.view.set_status(f"running the lesson {name}…")
         self.session.open_lesson(name)
 
@@ -540,7 +557,7 @@ class WhatIfFeature(QObject):
         summary = window.summary
         if summary is None or summary.model != loaded.model or (shape and tuple(summary.input_shape) != shape) or summary.mode != loaded.mode:
             window.open_model(loaded.model, "x".join(map(str, shape)) if shape else None, loaded.mode)
-        window.tabs.setCurrentWidget(self.view)
+        window.show_view("whatif")
 
     def export(self, folder: str | None = None) -> None:
         if folder is None:

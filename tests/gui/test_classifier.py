@@ -85,6 +85,30 @@ def test_compare_two_models_on_the_same_images(window, qtbot) -> None:
     assert len(view.columns) == 1
 
 
+def test_untrained_weights_are_said_in_red_with_the_reason_in_plain_words(window, qtbot) -> None:
+    from explorer.gui.widgets.classifier import FELL_BACK
+
+    window.show_view("classify")
+    view = window.classifier
+    view.add_images([str(IMAGES / "cat-chelsea.png")])
+    column = view.add_model_column("resnet18")  # offline, and its torchvision weights are not cached
+    assert column.weights.currentData() != "untrained"  # asked for ImageNet weights
+    assert window.wait_idle(120_000)
+    reason = "ImageNet weights not downloaded — no network"
+    assert column.untrained == reason
+    assert column.badge.isVisibleTo(window) and column.badge.text() == "untrained weights"
+    assert reason in column.badge.toolTip()
+    assert view.header_badges[1].isVisibleTo(window) and not view.header_badges[0].isVisibleTo(window)
+    assert view.bars[(0, 1)].untrained == reason and view.bars[(0, 0)].untrained is None
+    assert column.weights.currentText().startswith(FELL_BACK)  # the picker does not claim the ImageNet weights
+    assert not view.columns[0].badge.isVisibleTo(window)  # Lite0's embedded weights are trained
+    assert f"resnet18: untrained weights ({reason})." in view.status.text()
+    assert "Errno" not in view.status.text() and "--" not in view.status.text()
+    view.remove_model_column(column)
+    assert window.wait_idle(120_000)
+    assert "untrained" not in view.status.text() and view.notices == {}
+
+
 def test_screenshot_of_the_classifier(tmp_path: Path) -> None:
     target = tmp_path / "classify.png"
     result = subprocess.run(

@@ -108,6 +108,8 @@ def test_impossible_input_shows_an_inline_error_and_the_window_stays_usable(wind
     assert window.wait_idle()
     assert window.catalogue.message.isVisible()
     assert "features.12 (MaxPool2d)" in window.catalogue.message.text()
+    assert "Use a larger input shape (Input, in the Models panel)." in window.catalogue.message.text()
+    assert "--" not in window.catalogue.message.text()  # the GUI's words, not the command line's
     assert window.summary.input_shape == (3, 227, 227)  # the last good analysis stays
     assert window.catalogue.input_shape.text() == "3×227×227"
     window.catalogue.input_shape.setText("3x nonsense")

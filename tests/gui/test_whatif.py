@@ -52,6 +52,11 @@ def test_edit_a_kernel_see_graph_and_diff_update_then_undo(window, qtbot) -> Non
     assert feature.view.graph.marks()["features.3"] == "affected"
     assert window.graph_view.marks()["features.0"] == "changed"  # the original's graph marks it too
     assert feature.view.total_labels["params"][1].text() == f"{61_100_840 - 23_296 + 64 * 3 * 7 * 7 + 64:,}"
+    window.show_view("whatif")  # the Weights tab does not pass the original's weights off as the edited layer's
+    assert window.weights_view.weights is None and "features.0 is edited" in window.weights_view.title.text()
+    window.show_view("graph")  # the original again: its weights
+    assert window.wait_idle()
+    assert window.weights_view.weights is not None and window.weights_view.weights.layer == "features.0"
 
     window.activateWindow()
     window.graph_view.setFocus()
@@ -104,7 +109,7 @@ def test_lessons_menu_opens_the_experiment_with_claim_numbers_and_verdict(window
     action = next(a for a in feature.lessons_menu.actions() if a.text().startswith("VGG: one 7×7"))
     action.trigger()
     assert window.wait_idle(120_000) and window.wait_idle()
-    assert window.summary.model == "vgg16" and window.tabs.currentWidget() is feature.view
+    assert window.summary.model == "vgg16" and window.current_view() == "whatif"
     banner = feature.view.banner
     assert banner.isVisibleTo(feature.view) and "7×7" in banner.title.text()
     assert "81 % more" in banner.verdict.text()

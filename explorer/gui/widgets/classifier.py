@@ -30,12 +30,15 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.gui import jobs
+from explorer.gui.messages import in_gui_words
+from explorer.gui.widgets.untrained_badge import BADGE_COLOUR, BADGE_TEXT, show_untrained, untrained_badge
 from explorer.gui.workers import TaskRunner
 
 if TYPE_CHECKING:
     from explorer.core.runner import Classification
 
 THUMBNAIL = 150
+FELL_BACK = "untrained in use ← "  # put before a picker entry whose weights could not be loaded (seen when cut)
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp);;All files (*)"
 
 
@@ -48,12 +51,15 @@ class TopKBars(QWidget):
         super().__init__(parent)
         self.predictions: list[tuple[str, float]] = []
         self.message = ""
+        self.untrained: str | None = None  # why these bars come from random weights (the red line says so)
         self.setMinimumWidth(260)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
-    def set_predictions(self, predictions: Sequence[tuple[str, float]], message: str = "") -> None:
-        self.predictions, self.message = list(predictions), message
-        self.setFixedHeight(max(len(self.predictions), 1) * self.ROW + (18 if message else 0) + 4)
+    def set_predictions(self, predictions: Sequence[tuple[str, float]], message: str = "", untrained: str | None = None) -> None:
+        self.predictions, self.message, self.untrained = list(predictions), message, untrained
+        lines = bool(message) + (untrained is not None)
+        self.setFixedHeight(max(len(self.predictions), 1) * self.ROW + 18 * lines + 4)
+        self.setToolTip(f"{BADGE_TEXT}: {untrained}" if untrained else "")
         self.update()
 
     def sizeHint(self) -> QSize:
@@ -84,7 +90,21 @@ class TopKBars(QWidget):
             painter.drawText(rect.adjusted(6, 0, -60, 0), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, label)
             painter.drawText(rect.adjusted(0, 0, -6, 0), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, f"{100 * probability:.1f} %")
             y += self.ROW
+        if self.untrained is not None:  # the badge's red, with white text, as on every view
+            font = QFont(self.font())
+            font.setBold(True)
+            painter.setFont(font)
+            text = f"{BADGE_TEXT} — {self.untrained}"
+            label_width = min(painter.fontMetrics().horizontalAdvance(text) + 12, width)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QColor(BADGE_COLOUR))
+            painter.drawRoundedRect(QRectF(1, y, label_width, 16), 4, 4)
+            painter.setPen(QColor("white"))
+            painter.drawText(QRectF(7, y, label_width - 12, 16), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
+                             painter.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, int(label_width - 12)))
+            y += 18
         if self.message:
+            painter.setFont(self.font())
             painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
             painter.drawText(QRectF(1, y, width, 16), Qt.AlignmentFlag.AlignLeft, self.message)
         painter.end()
@@ -98,6 +118,8 @@ class ModelColumn:
     model: QComboBox
     weights: QComboBox
     remove: QToolButton
+    badge: QLabel  # red "untrained weights" when the weights in use are random
+    untrained: str | None = None  # why (None: trained weights, or not run yet)
 
 
 class ClassifierView(QWidget):
@@ -109,7 +131,7 @@ class ClassifierView(QWidget):
         self.setAcceptDrops(True)
         self.paths: list[str] = []
         self.results: dict[tuple[int, int], Classification] = {}  # (image row, model column) → result
-        self.notices: list[str] = []
+        self.notices: dict[str, str] = {}  # model → its weights' notice, while the model is a column
         self._model_names: list[str] = []
         self._weight_files: dict[str, str] = {}  # model → a user state-dict file chosen for it
         self.columns: list[ModelColumn] = []
@@ -121,10 +143,11 @@ class ClassifierView(QWidget):
 
         self.open_button = QPushButton("Open images…")
         self.open_button.clicked.connect(self.open_images)
-        self.samples_button = QPushButton("Sample photos")
-        self.samples_button.setToolTip("The CC0 / public-domain photos shipped with cnn-explorer")
+        self.samples_button = QPushButton("Samples")
+        self.samples_button.setToolTip("The sample photos shipped with cnn-explorer (CC0 / public domain)")
         self.samples_button.clicked.connect(self.open_samples)
-        self.add_model_button = QPushButton("Compare with another model")
+        self.add_model_button = QPushButton("Add a model")
+        self.add_model_button.setToolTip("Compare with another model: its top-5 in a column beside the first")
         self.add_model_button.clicked.connect(lambda: self.add_model_column())
         self.load_weights_button = QPushButton("Load weights…")
         self.load_weights_button.setToolTip("A .pth/.pt state dict or .safetensors file for the first model")
@@ -138,8 +161,10 @@ class ClassifierView(QWidget):
         self.status = QLabel("Drop photos or a folder here, paste an image (Ctrl+V), or open files (Ctrl+O).")
         self.status.setWordWrap(True)
 
-        self.columns_row = QHBoxLayout()
-        self.columns_row.setSpacing(12)
+        # One model's pickers a line (side by side, a second model set the window's minimum
+        # width and squeezed the docks for good).
+        self.columns_row = QVBoxLayout()
+        self.columns_row.setSpacing(4)
         buttons = QHBoxLayout()
         for button in (self.open_button, self.samples_button, self.add_model_button, self.load_weights_button, self.clear_button):
             buttons.addWidget(button)
@@ -186,18 +211,22 @@ class ClassifierView(QWidget):
         model = QComboBox()
         model.setEditable(False)
         model.addItems(self._model_names)
-        model.setMinimumContentsLength(18)
         weights = QComboBox()
-        weights.setMinimumContentsLength(28)
+        for box, length in ((model, 10), (weights, 14)):
+            # Shrink to this many characters, not to the longest entry: the page fits beside the docks at 1024 px.
+            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            box.setMinimumContentsLength(length)
         remove = QToolButton(text="✕")
         remove.setToolTip("Stop comparing this model")
+        badge = untrained_badge()
         row = QHBoxLayout(widget)
         row.setContentsMargins(6, 4, 6, 4)
         row.addWidget(QLabel(f"Model {len(self.columns) + 1}"))
         row.addWidget(model, 1)
         row.addWidget(weights, 2)
+        row.addWidget(badge)
         row.addWidget(remove)
-        column = ModelColumn(widget, model, weights, remove)
+        column = ModelColumn(widget, model, weights, remove, badge)
         self.columns.append(column)
         self.columns_row.addWidget(widget)
         model.currentTextChanged.connect(lambda _text, c=column: self._model_changed(c))
@@ -216,6 +245,7 @@ class ClassifierView(QWidget):
             return
         self.columns.remove(column)
         column.widget.deleteLater()
+        self._forget_notices()
         self.reclassify()
 
     def models(self) -> list[str]:
@@ -229,6 +259,9 @@ class ClassifierView(QWidget):
 
         name = column.model.currentText()
         column.weights.clear()
+        column.untrained = None
+        show_untrained(column.badge, None)
+        self._forget_notices()
         if not name:
             return
         try:
@@ -335,12 +368,14 @@ class ClassifierView(QWidget):
             self._rebuild_grid(event.images)
             self.imagesChanged.emit(len(event.images))
         elif isinstance(event, jobs.ClassifyColumn):
+            if event.column < len(self.columns):  # first: the bars and headers below read it
+                self._show_weights_in_use(self.columns[event.column], event)
             for row, result in enumerate(event.results):
                 if result is not None:
                     self.results[(row, event.column)] = result
                     self._show_result(row, event.column, result)
             if event.notice:
-                self.notices.append(event.notice)
+                self.notices[self.models()[event.column]] = event.notice
                 self.status.setText(event.notice)
             self._set_crops(event.column, event.crops)
         elif isinstance(event, jobs.ClassifyProgress):
@@ -352,11 +387,31 @@ class ClassifierView(QWidget):
             self.progress.setFormat(event.message)
             self.status.setText(event.message)
 
+    def _show_weights_in_use(self, column: ModelColumn, event: jobs.ClassifyColumn) -> None:
+        """The picker and the badge say which weights the column really ran with."""
+        column.untrained = event.untrained
+        show_untrained(column.badge, event.untrained)
+        for index in range(column.weights.count()):  # the marks of an earlier run
+            column.weights.setItemText(index, column.weights.itemText(index).split(FELL_BACK)[-1])
+        index = column.weights.currentIndex()
+        if index >= 0 and event.weights_key is not None and column.weights.currentData() != event.weights_key:
+            # Asked for weights that could not be had: the picker says random ones are in use
+            # (and keeps the choice, so the next run, online, gets them).
+            column.weights.setItemText(index, FELL_BACK + column.weights.itemText(index))
+
+    def _forget_notices(self) -> None:
+        """A model no longer compared takes its notice with it."""
+        models = set(self.models())
+        self.notices = {model: text for model, text in self.notices.items() if model in models}
+        if not self.notices and "untrained weights (" in self.status.text():
+            self.status.setText("")
+
     def _finished(self, summary: str) -> None:
-        self.status.setText(summary if not self.notices else f"{summary} · {self.notices[-1]}")
+        notices = [self.notices[m] for m in self.models() if m in self.notices]
+        self.status.setText(" · ".join([summary, *notices]))
 
     def _failed(self, error: BaseException) -> None:
-        self.status.setText(str(error))
+        self.status.setText(in_gui_words(error))
 
     def _idle(self) -> None:
         self._set_busy(False)
@@ -376,9 +431,21 @@ class ClassifierView(QWidget):
         self.crop_labels: dict[int, QLabel] = {}
         self.error_labels: dict[int, QLabel] = {}
         headers = ["image", "what the network sees", *[f"{m}" for m in self.models()]]
+        self.header_badges: dict[int, QLabel] = {}
         for column, text in enumerate(headers):
             label = QLabel(f"<b>{text}</b>")
-            self.grid.addWidget(label, 0, column)
+            if column < 2:
+                self.grid.addWidget(label, 0, column)
+                continue
+            header = QWidget()  # the model's name, and its badge while its weights are random
+            row = QHBoxLayout(header)
+            row.setContentsMargins(0, 0, 0, 0)
+            row.addWidget(label)
+            badge = self.header_badges[column - 2] = untrained_badge()
+            show_untrained(badge, self.columns[column - 2].untrained if column - 2 < len(self.columns) else None)
+            row.addWidget(badge)
+            row.addStretch(1)
+            self.grid.addWidget(header, 0, column)
         for row, image in enumerate(images, start=1):
             thumb = QLabel()
             thumb.setToolTip(image.path)
@@ -447,4 +514,7 @@ class ClassifierView(QWidget):
         if (row, column) in self.explain_buttons:
             self.explain_buttons[(row, column)].setEnabled(True)
         pairs = [(p.label, p.probability) for p in result.predictions]
-        bars.set_predictions(pairs, f"{result.weights} · {result.device} · {result.ms:.0f} ms")
+        untrained = self.columns[column].untrained if column < len(self.columns) else None
+        if column in getattr(self, "header_badges", {}):
+            show_untrained(self.header_badges[column], untrained)
+        bars.set_predictions(pairs, f"{result.weights} · {result.device} · {result.ms:.0f} ms", untrained)

@@ -36,6 +36,7 @@ class WeightsView(QWidget):
         self.histogram.addLegend(offset=(-5, 5))
         self.histogram.setMouseEnabled(False, False)
         self.filters_title = QLabel("")
+        self.filters_title.setWordWrap(True)  # (unwrapped, its one line set the Layer dock's minimum at ~500 px)
         self.filters = pg.GraphicsLayoutWidget()
         self.filters.setBackground(None)
         self.filters.setMinimumHeight(180)
