@@ -111,6 +111,13 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self.whatif.install(self.tabs, self.layer_box, self.menuBar())
         self.runners += self.whatif.runners
+        # The Edit menu's file and model actions read edits with the core: they wait for it too
+        # (undo and redo follow their stack, which is empty until then).
+        undo_redo = (self.whatif.undo_action, self.whatif.redo_action)
+        edit_menus = [a.menu() for a in self.menuBar().actions() if a.menu() is not None and a.text() == "&Edit"]
+        self.needs_catalogue += tuple(
+            a for menu in edit_menus for a in menu.actions() if not a.isSeparator() and a not in undo_redo
+        )
         self._build_status_bar()
         self._restore()
         self._start_up()

@@ -133,3 +133,69 @@ def test_closing_the_window_ends_the_gui_process(tmp_path: Path) -> None:
     assert events[2:] == ["catalogue", "first-graph", "window-closed"], events
     saved = QSettings(str(tmp_path / "cnn-explorer" / "cnn-explorer.conf"), QSettings.Format.IniFormat)
     assert saved.value("model/name") == "resnet18" and saved.value("window/state") is not None
+
+
+def test_nothing_before_the_catalogue_imports_torch_on_the_gui_thread(tmp_path: Path) -> None:
+    """With every job held back (the start-up job too: the catalogue never arrives), every tab
+    shown, every enabled action triggered and the convention switched: nothing imports torch, so
+    nothing the GUI thread does before the catalogue needs it. (The jobs asked for are listed: they
+    would run on workers.)"""
+    script = textwrap.dedent(
+        """
+        import sys
+        from PySide6.QtCore import QSettings
+        from PySide6.QtGui import QAction
+        from PySide6.QtWidgets import QFileDialog, QMessageBox
+        from explorer.gui import workers
+        from explorer.gui.app import _application
+        from explorer.gui.main_window import MainWindow
+
+        asked = []
+        workers.TaskRunner.submit = lambda self, job, *args, **kwargs: asked.append(job.__name__)
+        for name in ("getOpenFileName", "getOpenFileNames", "getSaveFileName"):
+            setattr(QFileDialog, name, staticmethod(lambda *a, **k: ("", "")))
+        QFileDialog.getExistingDirectory = staticmethod(lambda *a, **k: "")
+        QMessageBox.about = staticmethod(lambda *a, **k: None)
+        app = _application()
+        window = MainWindow(QSettings(sys.argv[1], QSettings.Format.IniFormat))
+        window.show()
+        for _ in range(10):
+            app.processEvents()
+        culprits = []
+
+        def check(what):
+            if "torch" in sys.modules and not culprits:
+                culprits.append(what)
+
+        for index in range(window.tabs.count()):
+            window.tabs.setCurrentIndex(index)
+            app.processEvents()
+            check(f"tab {window.tabs.tabText(index)}")
+        triggered = 0
+        for action in window.findChildren(QAction):
+            if action.isEnabled() and action.text() and action.text() != "Quit" and action.menu() is None:
+                action.trigger()
+                triggered += 1
+                app.processEvents()
+                check(f"action {action.text()}")
+        window.set_convention("fvcore")
+        app.processEvents()
+        check("convention")
+        print("first to load torch:", culprits)
+        print("jobs asked for:", sorted(set(asked)))
+        print("actions triggered:", triggered)
+        print("torch loaded:", [m for m in ("torch", "torchvision") if m in sys.modules])
+        sys.stdout.flush()
+        import os
+        os._exit(0)
+        """
+    )
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "s.ini")], capture_output=True, text=True, cwd=ROOT, timeout=300, env=env
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = dict(line.split(": ", 1) for line in result.stdout.splitlines() if ": " in line)
+    assert "load_catalogue" in lines["jobs asked for"]  # the start-up job was asked for, and held back
+    assert int(lines["actions triggered"]) >= 15
+    assert lines["torch loaded"] == "[]", result.stdout + result.stderr[-3000:]
