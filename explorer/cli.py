@@ -199,7 +199,7 @@ class _EditAction(argparse.Action):
 
 
 def _add_explain_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from explorer.core.explain import METHODS
+    from explorer.core.explain_methods import METHODS  # torch-free: the parser is built before the window
 
     explain = commands.add_parser(
         "explain",

@@ -52,6 +52,9 @@ from PIL import Image, ImageDraw
 from torch import Tensor, fx, nn
 
 from explorer.core.errors import ExplorerError
+
+# The methods' names live in a torch-free module: the CLI's parser and the GUI read them before torch loads.
+from explorer.core.explain_methods import LAYER_METHODS, METHODS  # noqa: F401  (re-exported)
 from explorer.core.features import _run_with_hooks, _Traced, check_layers, image_cache_key, module_output, receptive_box, viridis
 from explorer.core.graph import INPUT_NAME
 from explorer.core.images import CropGeometry, load_image
@@ -63,12 +66,6 @@ if TYPE_CHECKING:
     from explorer.core.stats import LayerStats, ModelSummary
     from explorer.core.weights import LoadedWeights
 
-#: The methods, by the name the CLI and the GUI use, with the name a person reads.
-METHODS: Mapping[str, str] = MappingProxyType(
-    {"gradcam": "Grad-CAM", "guided": "guided Grad-CAM", "saliency": "saliency", "occlusion": "occlusion"}
-)
-#: The methods that explain through a layer (the others look at the input only).
-LAYER_METHODS = frozenset({"gradcam", "guided"})
 UNTRAINED_NOTICE = "untrained weights: this map explains a random network"
 #: The shares of the gradient's mass the effective field is measured at.
 MASS_LEVELS = (0.5, 0.9)

@@ -1,5 +1,9 @@
 """QApplication bootstrap, the exception hook, the app icon, ``--screenshot`` mode, and an orderly exit.
 
+The start-up order (the window painted before torch is imported) is in ``startup.py``; the exit
+ends the process with ``os._exit`` once the window has closed and the settings are on disk
+(``_leave_now`` says why and what is kept).
+
 An orderly exit: every widget is deleted by ``delete_widgets``, while Python is still whole,
 before ``run`` returns. Left to the interpreter's teardown, PySide's exit handler
 (``PySide::destroyQCoreApplication``) deletes the remaining wrapped objects in no particular
@@ -167,7 +171,7 @@ def run(options: GuiOptions) -> int:
             with tempfile.TemporaryDirectory(prefix="cnn-explorer-screenshot-") as folder:
                 settings = QSettings(str(Path(folder) / "screenshot.ini"), QSettings.Format.IniFormat)
                 try:
-                    return _screenshot(MainWindow(settings), options)
+                    code = _screenshot(MainWindow(settings), options)
                 finally:
                     delete_widgets()
                     # Destroyed (and so synced) now, inside the folder: left to the garbage
@@ -175,17 +179,64 @@ def run(options: GuiOptions) -> int:
                     import shiboken6
 
                     shiboken6.delete(settings)
+            _end_process(code)  # the PNG is written, the folder removed: nothing is left for the teardown to do
+            return code  # (not reached)
         window = MainWindow()
         _apply_graph_layout(window, options)
         if options.convention:
             window.set_convention(options.convention)
         if options.model:
             window.request_model(options.model, options.input_shape, options.mode)
-        window.show()
+        from explorer.gui.startup import StartupTrace, trace_mode
+
+        mode = trace_mode()
+        if mode is not None:
+            StartupTrace(window, close_after_first_graph=mode == "close")
+        window.show()  # painted before torch is imported: its first frame starts the start-up job
         _quit_on_termination_signals(app)
-        return app.exec()
-    finally:
+        code = app.exec()
+    except BaseException:
         delete_widgets()
+        raise
+    _leave_now(window, code)
+    return code  # (not reached: _leave_now ends the process)
+
+
+#: How long a closed window's cancelled jobs get to run their ``finally`` blocks before the process ends.
+_CANCELLED_JOBS_GRACE_MS = 300
+
+
+def _leave_now(window: object, code: int) -> None:
+    """End the process at once, once the window has closed and its settings are on disk.
+
+    Left to itself the process stayed 2–9.5 s after its window had gone (issue 13): the exit
+    sequence waited for every worker (``delete_widgets`` waits up to 30 s: an analysis, a
+    comparison, or the start-up job in the middle of importing torch, which nothing can
+    interrupt), then the interpreter's teardown with torch and the zoo loaded took another
+    1–2.6 s here (measured: ``import torch, torchvision.models`` alone, then exit). So, once the
+    window is closed (its ``closeEvent`` saved the layout and cancelled every job) and the event
+    loop has returned: the settings are synced, cancelled jobs get a moment to run their
+    ``finally`` blocks (a staging folder is removed), the standard streams are flushed, and
+    ``os._exit`` ends the process without running Python's teardown. Nothing is lost: no file is
+    written at exit but the settings, and no widget is left half-deleted for PySide's exit
+    handler (see the module docstring) because no destructor runs at all.
+    """
+    from PySide6.QtCore import QThreadPool
+
+    window.settings.sync()  # type: ignore[attr-defined]
+    QThreadPool.globalInstance().waitForDone(_CANCELLED_JOBS_GRACE_MS)
+    from explorer.gui.startup import trace, trace_mode
+
+    if trace_mode() is not None:
+        trace("exiting")
+    _end_process(code)
+
+
+def _end_process(code: int) -> None:
+    """``os._exit`` after flushing the standard streams: Python's teardown with torch loaded takes 1–2.6 s."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _quit_on_termination_signals(app: object) -> None:

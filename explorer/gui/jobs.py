@@ -54,7 +54,17 @@ class Catalogue:
     device: str
 
 
-def load_catalogue() -> Catalogue:
+#: What the start-up job says while it works (the catalogue and the status bar show it).
+LOADING_TORCH = "Loading PyTorch…"
+LOADING_MODELS = "Loading the model catalogue…"
+
+
+def load_catalogue() -> Generator[str, None, Catalogue]:
+    """The start-up job: PyTorch, torchvision's models and the catalogue, off the GUI thread."""
+    yield LOADING_TORCH
+    import torch  # noqa: F401  (the longest step: said before it starts)
+
+    yield LOADING_MODELS
     from explorer.core.devices import describe_device, pick_device
     from explorer.core.zoo import list_specs
 
@@ -70,6 +80,9 @@ def analyse(name: str, input_shape: str | None, mode: str, convention: str = "le
     from explorer.gui.widgets.graph_view.hierarchy import hierarchy_of  # Qt-free
 
     hierarchy_of(summary.graph)  # the graph view finds it ready (its stages, blocks and repeats)
+    from explorer.gui.widgets.graph_view.layout import load_igraph  # Qt-free
+
+    load_igraph()  # imported here, not by the GUI thread's first layout
     return summary
 
 

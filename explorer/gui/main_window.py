@@ -30,22 +30,28 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.core.convention_names import CONVENTION_NAMES, DEFAULT_CONVENTION
-from explorer.gui import jobs
-from explorer.gui.messages import in_gui_words
-from explorer.gui.widgets.catalogue import Catalogue
-from explorer.gui.widgets.charts import ChartsView
-from explorer.gui.widgets.classifier import ClassifierView
-from explorer.gui.widgets.compare import CompareView
-from explorer.gui.widgets.drop_overlay import DropOverlay
-from explorer.gui.widgets.explain_view import ExplainView
-from explorer.gui.widgets.feature_maps import FeatureMapsView
-from explorer.gui.widgets.graph_view import GraphView
-from explorer.gui.widgets.layer_panel import LayerPanel
-from explorer.gui.widgets.layer_table import LayerTable
-from explorer.gui.widgets.reconcile_view import ReconcileView
-from explorer.gui.widgets.weights_view import WeightsView
-from explorer.gui.whatif import WhatIfFeature
-from explorer.gui.workers import TaskRunner
+from explorer.gui.imports import import_without
+
+# Before the views import it: pyqtgraph without the CUDA bindings its GPU video widget would try
+# (torch's CUDA build installs them; 0.15–0.2 s of the window's start). See explorer.gui.imports.
+import_without("pyqtgraph", "cuda.bindings")
+
+from explorer.gui import jobs  # noqa: E402
+from explorer.gui.messages import in_gui_words  # noqa: E402
+from explorer.gui.widgets.catalogue import Catalogue  # noqa: E402
+from explorer.gui.widgets.charts import ChartsView  # noqa: E402
+from explorer.gui.widgets.classifier import ClassifierView  # noqa: E402
+from explorer.gui.widgets.compare import CompareView  # noqa: E402
+from explorer.gui.widgets.drop_overlay import DropOverlay  # noqa: E402
+from explorer.gui.widgets.explain_view import ExplainView  # noqa: E402
+from explorer.gui.widgets.feature_maps import FeatureMapsView  # noqa: E402
+from explorer.gui.widgets.graph_view import GraphView  # noqa: E402
+from explorer.gui.widgets.layer_panel import LayerPanel  # noqa: E402
+from explorer.gui.widgets.layer_table import LayerTable  # noqa: E402
+from explorer.gui.widgets.reconcile_view import ReconcileView  # noqa: E402
+from explorer.gui.widgets.weights_view import WeightsView  # noqa: E402
+from explorer.gui.whatif import WhatIfFeature  # noqa: E402
+from explorer.gui.workers import TaskRunner  # noqa: E402
 
 if TYPE_CHECKING:
     from explorer.core.stats import ModelSummary
@@ -95,6 +101,7 @@ class MainWindow(QMainWindow):
         self.catalogue_runner = TaskRunner(self)
         self.catalogue_runner.result.connect(self._catalogue_loaded)
         self.catalogue_runner.error.connect(self._catalogue_failed)
+        self.catalogue_runner.progress.connect(self._show_loading)
         self.user_model_runner = TaskRunner(self)
         self.user_model_runner.result.connect(self._user_spec_ready)
         self.user_model_runner.error.connect(lambda error: self.catalogue.show_message(in_gui_words(error)))
@@ -117,9 +124,47 @@ class MainWindow(QMainWindow):
         self.whatif.install(self.tabs, self.layer_box, self.menuBar())
         self.whatif.page.currentChanged.connect(lambda _index: self._tab_changed(self.tabs.currentIndex()))
         self.runners += self.whatif.runners
+        # The Edit menu's file and model actions read edits with the core: they wait for it too
+        # (undo and redo follow their stack, which is empty until then).
+        undo_redo = (self.whatif.undo_action, self.whatif.redo_action)
+        edit_menus = [a.menu() for a in self.menuBar().actions() if a.menu() is not None and a.text() == "&Edit"]
+        self.needs_catalogue += tuple(
+            a for menu in edit_menus for a in menu.actions() if not a.isSeparator() and a not in undo_redo
+        )
         self._build_status_bar()
         self._restore()
-        self.catalogue_runner.submit(jobs.load_catalogue)
+        self._start_up()
+
+    # --- start-up (issue 13; see gui/startup.py) ---------------------------------------------------
+
+    def _start_up(self) -> None:
+        """Say what is loading, and start loading it once the first frame is painted (or at once if
+        the window is never shown; after 1 s if a shown window is never painted)."""
+        from explorer.gui.startup import after_first_paint
+
+        self._loading = False  # the start-up job has been submitted
+        self._ready = False  # its catalogue has arrived
+        self._frozen = False  # gc.freeze() done, after the first analysis
+        self._show_loading(jobs.LOADING_TORCH)
+        for action in self.needs_catalogue:
+            action.setEnabled(False)
+        after_first_paint(self, self._load_catalogue)
+        QTimer.singleShot(0, self, self._load_unless_shown)
+
+    def _load_unless_shown(self) -> None:
+        if self.isVisible():
+            QTimer.singleShot(1000, self, self._load_catalogue)  # (a window manager that never exposes it)
+        else:
+            self._load_catalogue()
+
+    def _load_catalogue(self) -> None:
+        if not self._loading:
+            self._loading = True
+            self.catalogue_runner.submit(jobs.load_catalogue)
+
+    def _show_loading(self, text: object) -> None:
+        self.catalogue.show_loading(str(text))
+        self.statusBar().showMessage(str(text))
 
     # --- construction --------------------------------------------------------------------------
 
@@ -207,12 +252,15 @@ class MainWindow(QMainWindow):
     def _build_actions(self) -> None:
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
-        self._action("Open images to classify…", QKeySequence.StandardKey.Open, self.open_images, file_menu)
-        self._action("Paste image", QKeySequence.StandardKey.Paste, self.paste_image, file_menu)
-        self._action("Open model file…", "Ctrl+Shift+O", self.open_model_file, file_menu)
-        self._action("Save graph image…", "Ctrl+Shift+S", self.save_graph_image, file_menu)
-        self._action("Export layer table…", "Ctrl+Shift+E", self.export_table, file_menu)
-        self._action("Export to ONNX…", "Ctrl+E", self.open_export_dialog, file_menu)
+        #: Disabled until the start-up job's catalogue has arrived (they need its models, or torch).
+        self.needs_catalogue: tuple[QAction, ...] = (
+            self._action("Open images to classify…", QKeySequence.StandardKey.Open, self.open_images, file_menu),
+            self._action("Paste image", QKeySequence.StandardKey.Paste, self.paste_image, file_menu),
+            self._action("Open model file…", "Ctrl+Shift+O", self.open_model_file, file_menu),
+            self._action("Save graph image…", "Ctrl+Shift+S", self.save_graph_image, file_menu),
+            self._action("Export layer table…", "Ctrl+Shift+E", self.export_table, file_menu),
+            self._action("Export to ONNX…", "Ctrl+E", self.open_export_dialog, file_menu),
+        )
         file_menu.addSeparator()
         self._action("Quit", QKeySequence.StandardKey.Quit, self.close, file_menu)
         view_menu = bar.addMenu("&View")
@@ -367,6 +415,10 @@ class MainWindow(QMainWindow):
     # --- the catalogue -------------------------------------------------------------------------
 
     def _catalogue_loaded(self, result: jobs.Catalogue) -> None:
+        self._ready = True
+        for action in self.needs_catalogue:
+            action.setEnabled(True)
+        self.whatif.session.load_lesson_list()  # (its job imports the core: not before torch has loaded)
         self._specs = {spec.name: spec for spec in result.specs}
         self.catalogue.set_specs(result.specs)
         self.device_label.setText(result.device)
@@ -388,6 +440,8 @@ class MainWindow(QMainWindow):
         self._requested_explicitly = True
 
     def _catalogue_failed(self, error: BaseException) -> None:
+        self.catalogue.show_loading(f"The model catalogue could not be loaded: {error}")
+        self.statusBar().showMessage("The model catalogue could not be loaded.")
         QMessageBox.critical(self, "cnn-explorer", f"The model catalogue could not be loaded:\n{error}")
 
     # --- analysis ------------------------------------------------------------------------------
@@ -446,6 +500,14 @@ class MainWindow(QMainWindow):
         self.reconcile_view.set_convention(summary.convention)
         if self.current_view() == "reconcile":
             self._reconcile()
+        if not self._frozen:
+            # Start-up is over: what is loaded now (torch, the zoo, the first model) stays, and a full
+            # collection that walked it all took ~400 ms and stalled the GUI. Frozen, the collector
+            # leaves it alone (gc.freeze: those objects move to a permanent generation).
+            self._frozen = True
+            import gc
+
+            gc.freeze()
 
     @staticmethod
     def _totals_text(summary: ModelSummary) -> str:
@@ -817,6 +879,8 @@ class MainWindow(QMainWindow):
     # --- for tests and screenshot mode --------------------------------------------------------
 
     def _busy(self) -> bool:
+        if not self._loading:
+            return True  # the start-up job is still to come (the first paint starts it)
         return any(runner.busy for runner in self.runners) or self.features.busy or self.explain_view.busy
 
     def wait_idle(self, timeout_ms: int = 60_000) -> bool:

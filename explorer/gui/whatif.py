@@ -402,7 +402,7 @@ class WhatIfFeature(QObject):
         self.lessons_menu = QMenu("&Lessons", menus)
         menus.insertMenu(menus.actions()[-1], self.lessons_menu)  # before Help
         self.lessons_menu.addAction("Loading…").setEnabled(False)
-        self.session.load_lesson_list()
+        # (the list is loaded by the main window once its start-up job has loaded torch: gui/startup.py)
 
     def _tab_changed(self, _index: int) -> None:
         if self.window.current_view() == "whatif":

@@ -82,6 +82,7 @@ class Catalogue(QWidget):
 
     def set_specs(self, specs: Sequence[ModelSpec]) -> None:
         self._model.clear()
+        self._set_ready(True)
         families: dict[str, QStandardItem] = {}
         for spec in specs:
             family = families.get(spec.family)
@@ -97,6 +98,21 @@ class Catalogue(QWidget):
             if family.text().startswith(("More", "User")):
                 continue
             self.tree.expand(self._proxy.mapFromSource(family.index()))
+
+    def show_loading(self, text: str) -> None:
+        """Before the catalogue has arrived (start-up): one grey line in the list says what is loading,
+        and the controls that need a model wait; ``set_specs`` replaces it."""
+        self._model.clear()
+        item = QStandardItem(text)
+        item.setEnabled(False)
+        item.setSelectable(False)
+        item.setToolTip(text)
+        self._model.appendRow(item)
+        self._set_ready(False)
+
+    def _set_ready(self, ready: bool) -> None:
+        for control in (self.search, self.input_shape, self.mode, self.open_file):
+            control.setEnabled(ready)
 
     def add_spec(self, spec: ModelSpec) -> None:
         """A user model: added under "User" and selected."""

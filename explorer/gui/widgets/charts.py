@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyqtgraph as pg
@@ -20,9 +20,11 @@ from PySide6.QtCore import QEvent, QPoint, QPointF, Qt, Signal
 from PySide6.QtGui import QColor, QPalette, QResizeEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QToolTip, QVBoxLayout, QWidget
 
-from explorer.core.compare import Stage, cumulative, stages
-from explorer.core.report import shape_text
-from explorer.core.stats import LayerStats, ModelSummary, human_bytes
+# The core (and torch under it) is imported where a summary is shown, never at import: the window
+# must appear before torch has loaded (tests/gui/test_startup.py).
+if TYPE_CHECKING:
+    from explorer.core.compare import Stage
+    from explorer.core.stats import LayerStats, ModelSummary
 
 # --- number formatting -------------------------------------------------------------------------------
 
@@ -34,6 +36,12 @@ def compact(value: float, sep: str = "") -> str:
         if magnitude >= factor:
             return f"{value / factor:.3g}{sep}{prefix}"
     return f"{int(value)}" if value == int(value) else f"{value:.3g}"
+
+
+def _human_bytes(value: int) -> str:
+    from explorer.core.stats import human_bytes  # loaded with the summary being shown
+
+    return human_bytes(value)
 
 
 def compact_bytes(value: float) -> str:
@@ -65,7 +73,7 @@ METRICS: tuple[Metric, ...] = (
         "activations",
         lambda r: r.activation_bytes,
         compact_bytes,
-        human_bytes,
+        _human_bytes,
         "#9c6b98",
         "#b88bb4",
     ),
@@ -278,6 +286,9 @@ class ChartsView(QWidget):
     def set_summary(self, summary: ModelSummary | None) -> None:
         """Show ``summary`` (or nothing); the highlight is cleared, and the zoom resets unless only
         the counting convention changed (the same graph, recounted)."""
+        if summary is not None:
+            from explorer.core.compare import cumulative, stages  # loaded with the summary (None: before torch)
+
         recount = summary is not None and self.summary is not None and summary.graph is self.summary.graph
         self.summary = summary
         layers = summary.layers if summary is not None else ()
@@ -292,7 +303,7 @@ class ChartsView(QWidget):
         for key, panel in self.panels.items():
             values = np.array([panel.metric.value(layer) for layer in layers], dtype=float)
             total = float(getattr(summary.totals, key)) if summary is not None else 0.0
-            shares = np.array(cumulative(int(v) for v in values), dtype=float)
+            shares = np.array(cumulative(int(v) for v in values) if summary is not None else (), dtype=float)
             shares = shares * (100.0 / total) if total else np.zeros(n)
             self._values[key] = values
             self._shares[key] = shares
@@ -395,6 +406,8 @@ class ChartsView(QWidget):
         if summary is None:
             self.title_label.setText("<i>No model</i>")
             return
+        from explorer.core.report import shape_text  # loaded with the summary
+
         t = summary.totals
         self.title_label.setText(
             f"<b>{html.escape(summary.title)}</b> &nbsp;·&nbsp; input {shape_text(summary.input_shape)}"

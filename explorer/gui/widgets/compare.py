@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt, Signal
@@ -29,10 +30,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.core.compare import Comparison, Stage, StagePair, comparison, ratio
-from explorer.core.report import shape_text
-from explorer.core.stats import ModelSummary
 from explorer.gui.widgets.charts import SparseLabelAxis, ValueAxis, compact, compact_bytes
+
+# The core (and torch under it) is imported where summaries are shown, never at import: the window
+# must appear before torch has loaded (tests/gui/test_startup.py).
+if TYPE_CHECKING:
+    from explorer.core.compare import Comparison, Stage, StagePair
+    from explorer.core.stats import ModelSummary
 
 _ACCENTS = ("#4e79a7", "#e07b00")  # model A, model B
 
@@ -207,6 +211,8 @@ class CompareView(QWidget):
             self._choose(self.combo_b, b.model)
         finally:
             self._syncing = False
+        from explorer.core.compare import comparison  # loaded with the summaries
+
         self.comparison = comparison(a, b)
         self.status_label.setText(f"MACs and FLOPs as {a.convention} counts them")
         self._show_totals(self.comparison)
@@ -271,6 +277,9 @@ class CompareView(QWidget):
                 item.setOpts(x=[], height=[])
 
     def _show_totals(self, result: Comparison) -> None:
+        from explorer.core.compare import ratio  # loaded with the summaries
+        from explorer.core.report import shape_text
+
         a, b = result.a, result.b
         self.title_a.setText(self._title_html(a, 0))
         self.title_b.setText(self._title_html(b, 1))
@@ -330,6 +339,8 @@ class CompareView(QWidget):
                 item.setToolTip((title_a, title_b)[which])
 
     def _show_stages(self, result: Comparison) -> None:
+        from explorer.core.compare import ratio  # loaded with the summaries
+
         self._set_headers(result.a.title, result.b.title)
         table = self.stage_table
         table.setRowCount(len(result.pairs))

@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from explorer.core.explain_methods import LAYER_METHODS, METHODS
 from explorer.gui import explain_jobs, jobs
 from explorer.gui.widgets.feature_maps import IMAGE_FILTER, qimage_to_array
 from explorer.gui.workers import TaskRunner
@@ -45,15 +46,8 @@ from explorer.gui.workers import TaskRunner
 if TYPE_CHECKING:
     from explorer.core.explain import Explanation
 
-#: The core's ``explain.METHODS`` (importing it here would load PyTorch before the window shows;
-#: a test checks that the two agree).
-METHOD_TITLES: tuple[tuple[str, str], ...] = (
-    ("gradcam", "Grad-CAM"),
-    ("guided", "guided Grad-CAM"),
-    ("saliency", "saliency"),
-    ("occlusion", "occlusion"),
-)
-LAYER_METHODS = frozenset({"gradcam", "guided"})
+#: The core's explanation methods (from the torch-free module ``explorer.core.explain_methods``).
+METHOD_TITLES: tuple[tuple[str, str], ...] = tuple(METHODS.items())
 COLORMAP = "viridis"
 DEFAULT_OPACITY = 70  # percent, as the CLI's --opacity 0.7
 BADGE_TEXT = "untrained weights: this map explains a random network"

@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
     QAbstractTableModel,
@@ -41,9 +41,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.core import report
-from explorer.core.compare import cumulative
-from explorer.core.stats import LayerStats, ModelSummary
+# The core (and torch under it) is imported with the first summary, never at import: the window
+# must appear before torch has loaded (tests/gui/test_startup.py).
+if TYPE_CHECKING:
+    from explorer.core.stats import LayerStats, ModelSummary
 
 _AnyIndex = QModelIndex | QPersistentModelIndex
 
@@ -54,10 +55,11 @@ FILTER_ROLE = Qt.ItemDataRole.UserRole + 1
 #: The layer name of the row, on every column.
 NAME_ROLE = Qt.ItemDataRole.UserRole + 2
 
-EXPORT_FORMATS: dict[str, Callable[[ModelSummary], str]] = {
-    ".csv": report.render_csv,
-    ".md": report.render_markdown,
-    ".markdown": report.render_markdown,
+#: Export suffix → the renderer of ``explorer.core.report`` that writes it.
+EXPORT_FORMATS: dict[str, str] = {
+    ".csv": "render_csv",
+    ".md": "render_markdown",
+    ".markdown": "render_markdown",
 }
 
 
@@ -100,11 +102,13 @@ class LayerTableModel(QAbstractTableModel):
         self._cum_params: tuple[int, ...] = ()
         self._cum_macs: tuple[int, ...] = ()
         self._row_of: dict[str, int] = {}
-        self.columns: tuple[Column, ...] = self._make_columns()
+        self.columns: tuple[Column, ...] = ()  # made with the first summary (they come from the core's report)
         if summary is not None:
             self.set_summary(summary)
 
     def _make_columns(self) -> tuple[Column, ...]:
+        from explorer.core import report  # loaded with the summary
+
         columns = [Column("#", lambda i, r: str(i + 1), lambda i, r: i, numeric=True)]
         for header, getter in report.COLUMNS:
             raw, formula = _RAW.get(header, (None, None))
@@ -139,8 +143,14 @@ class LayerTableModel(QAbstractTableModel):
         self.beginResetModel()
         self._summary = summary
         self._layers = summary.layers if summary is not None else ()
-        self._cum_params = cumulative(r.params for r in self._layers)
-        self._cum_macs = cumulative(r.macs for r in self._layers)
+        self._cum_params = self._cum_macs = ()
+        if summary is not None:  # (None: perhaps before torch has loaded)
+            from explorer.core.compare import cumulative  # loaded with the summary
+
+            if not self.columns:
+                self.columns = self._make_columns()
+            self._cum_params = cumulative(r.params for r in self._layers)
+            self._cum_macs = cumulative(r.macs for r in self._layers)
         self._row_of = {r.name: i for i, r in enumerate(self._layers)}
         self.endResetModel()
 
@@ -361,9 +371,12 @@ class LayerTable(QWidget):
         path = Path(path)
         if self.summary is None:
             raise ValueError("There is no model to export.")
-        render = EXPORT_FORMATS.get(path.suffix.lower())
-        if render is None:
+        renderer = EXPORT_FORMATS.get(path.suffix.lower())
+        if renderer is None:
             raise ValueError(f"Unknown export format {path.suffix!r}: use .csv or .md.")
+        from explorer.core import report
+
+        render: Callable[[ModelSummary], str] = getattr(report, renderer)
         from explorer.core.paths import atomic_write
 
         with atomic_write(path) as staged:  # a failure leaves the old file, or none

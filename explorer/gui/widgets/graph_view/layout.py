@@ -22,9 +22,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING
-
-import igraph
+from typing import TYPE_CHECKING, Any
 
 from explorer.gui.widgets.graph_view.hierarchy import MODULE, RESIDUAL_OPS, Group, Hierarchy
 
@@ -33,6 +31,17 @@ if TYPE_CHECKING:
     from explorer.core.layers import Shape
 
 BLOCK = "block"  # the kind of a collapsed group
+
+
+def load_igraph() -> Any:
+    """igraph, imported on first use (the analysis job calls this on its worker, before the first
+    layout), not at import (the window must appear first), and without its matplotlib plotting
+    (``explorer.gui.imports``)."""
+    from explorer.gui.imports import import_without
+
+    return import_without("igraph", "matplotlib")
+
+
 TOP_DOWN, LEFT_RIGHT = "top-down", "left-right"
 DIRECTIONS = (TOP_DOWN, LEFT_RIGHT)
 
@@ -365,7 +374,7 @@ def compute_layout(visible: VisibleGraph, *, direction: str = TOP_DOWN, maxiter:
     shortcuts = shortcut_edges(visible, layers)
     names = [node.name for node in visible.nodes]
     laid_out = [e for e in visible.edges if (e.source, e.target) not in shortcuts]
-    g = igraph.Graph(
+    g = load_igraph().Graph(
         n=len(names), edges=[(visible.index(e.source), visible.index(e.target)) for e in laid_out], directed=True
     )
     result = g.layout_sugiyama(
