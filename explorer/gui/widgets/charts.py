@@ -36,6 +36,18 @@ def compact(value: float, sep: str = "") -> str:
     return f"{int(value)}" if value == int(value) else f"{value:.3g}"
 
 
+def count_text(value: float) -> str:
+    """A total in the unit that shows it, four significant digits: ``1.814 G``, ``416.5 k``, ``61``.
+
+    The status bar's MACs were ``0.000 G`` for LeNet-5 in a fixed G.
+    """
+    magnitude = abs(value)
+    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if magnitude >= factor:
+            return f"{value / factor:.4g} {prefix}"
+    return f"{value:,.0f}"
+
+
 def compact_bytes(value: float) -> str:
     """Memory in binary units, three significant digits: ``0``, ``512 KB``, ``1.5 MB``."""
     if value == 0:

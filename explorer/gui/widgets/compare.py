@@ -35,6 +35,8 @@ from explorer.core.stats import ModelSummary
 from explorer.gui.widgets.charts import SparseLabelAxis, ValueAxis, compact, compact_bytes
 
 _ACCENTS = ("#4e79a7", "#e07b00")  # model A, model B
+#: B when the open model becomes A and B would be the same model
+_DEFAULT_PARTNERS = ("resnet18", "vgg16")
 
 #: (label, Totals attribute, short formatter) of the header's rows
 _TOTAL_ROWS: tuple[tuple[str, str, Callable[[int], str]], ...] = (
@@ -75,6 +77,7 @@ class CompareView(QWidget):
         super().__init__(parent)
         self.comparison: Comparison | None = None
         self._syncing = False
+        self._opened_for: str | None = None  # the open model the last time the view was shown
 
         self.combo_a = QComboBox(self)
         self.combo_b = QComboBox(self)
@@ -161,9 +164,12 @@ class CompareView(QWidget):
             plot.getAxis("left").setStyle(maxTickLevel=0)
             plot.getAxis("bottom").setStyle(tickLength=0)
             bars = (
-                pg.BarGraphItem(x=[], height=[], width=0.38, pen=None, brush=_ACCENTS[0]),
-                pg.BarGraphItem(x=[], height=[], width=0.38, pen=None, brush=_ACCENTS[1]),
+                pg.BarGraphItem(x=[], height=[], width=0.38, pen=None, brush=_ACCENTS[0], name="A"),
+                pg.BarGraphItem(x=[], height=[], width=0.38, pen=None, brush=_ACCENTS[1], name="B"),
             )
+            # Which colour is which model: a legend in the top right corner, outside the tallest bar (the
+            # y range leaves it room).
+            plot.addLegend(offset=(-4, 4), labelTextSize="8pt", verSpacing=-6)
             for item in bars:
                 plot.addItem(item)
             self.stage_plots[key] = plot
@@ -198,6 +204,26 @@ class CompareView(QWidget):
 
     def current_models(self) -> tuple[str, str]:
         return self.combo_a.currentText(), self.combo_b.currentText()
+
+    def pair_for(self, model: str, pair: tuple[str, str]) -> tuple[str, str] | None:
+        """The pair to show when the view opens while ``model`` is open: ``model`` as A, B kept.
+
+        ``None`` when nothing changes: the same model as last time (the user's own A stays) and
+        a comparison is on screen. B becomes a classic partner when it would repeat A.
+        """
+        if model == self._opened_for and self.comparison is not None:
+            return None
+        self._opened_for = model
+        partner = pair[1] if pair[1] != model else next(n for n in _DEFAULT_PARTNERS if n != model)
+        if (model, partner) == pair and self.comparison is not None:
+            return None
+        self._syncing = True
+        try:
+            self._choose(self.combo_a, model)
+            self._choose(self.combo_b, partner)
+        finally:
+            self._syncing = False
+        return model, partner
 
     def set_summaries(self, a: ModelSummary, b: ModelSummary) -> None:
         """Show the comparison of ``a`` and ``b``; the pickers follow silently."""
@@ -370,9 +396,13 @@ class CompareView(QWidget):
                         heights.append(getattr(stage, key))
                 item.setOpts(x=x, height=heights)
                 highest = max([highest, *heights])
+            legend = plot.legend
+            legend.clear()
+            for which, item in enumerate(self.stage_bars[key]):
+                legend.addItem(item, f"{'AB'[which]}: {(result.a, result.b)[which].model}")
             plot.getAxis("bottom").setTicks([labels, []])
             plot.setXRange(-0.6, len(labels) - 0.4, padding=0)
-            plot.setYRange(0, highest * 1.08, padding=0)
+            plot.setYRange(0, highest * 1.25, padding=0)  # headroom for the legend
 
     def _apply_theme(self) -> None:
         background = self.palette().color(QPalette.ColorRole.Base)

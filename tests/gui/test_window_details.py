@@ -1,0 +1,160 @@
+"""Issue 13, item 7 and the layouts: the details a user meets, on real analyses and real widgets."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+
+from explorer.core.analysis import analyze
+from explorer.core.stats import ModelSummary
+from explorer.gui.messages import gui_words
+from explorer.gui.widgets.catalogue import FAMILY_ROLE, NAME_ROLE, Catalogue
+from explorer.gui.widgets.charts import count_text
+from explorer.gui.widgets.layer_table import LayerTable
+
+pytestmark = pytest.mark.qt_log_ignore(r"This plugin does not support (propagateSizeHints|raise)\(\)")
+
+
+@pytest.fixture(scope="module")
+def resnet18() -> ModelSummary:
+    return analyze("resnet18")
+
+
+@pytest.fixture
+def table(qtbot, resnet18: ModelSummary) -> LayerTable:
+    widget = LayerTable()
+    qtbot.addWidget(widget)
+    widget.set_summary(resnet18)
+    widget.resize(900, 300)
+    widget.show()
+    qtbot.waitExposed(widget)
+    return widget
+
+
+# --- the layer table ------------------------------------------------------------------------------
+
+
+def test_csv_export_of_a_filtered_table_writes_the_rows_shown(table: LayerTable, tmp_path: Path) -> None:
+    table.set_filter("conv")
+    shown = [table.proxy.index(row, 1).data() for row in range(table.proxy.rowCount())]
+    assert len(shown) == 20 and table.model.rowCount() == 69  # 20 of ResNet-18's 69 rows are convolutions
+    with open(table.export(tmp_path / "convs.csv"), encoding="utf-8", newline="") as handle:
+        written = [row["name"] for row in csv.DictReader(handle)]
+    assert written == shown
+    markdown = table.export(tmp_path / "convs.md").read_text(encoding="utf-8")
+    assert "20 of the 69 layers (the table's filter)" in markdown
+    assert markdown.count("| conv") + markdown.count("| layer") - markdown.count("| layer |") >= 20
+    assert f"**sum of these 20**" in markdown
+
+
+def test_a_new_model_opens_the_table_at_its_first_row(qtbot, table: LayerTable) -> None:
+    table.view.verticalScrollBar().setValue(table.view.verticalScrollBar().maximum())
+    assert table.view.verticalScrollBar().value() > 0
+    table.set_summary(analyze("alexnet"))
+    assert table.view.verticalScrollBar().value() == 0
+    assert table.view.rowAt(0) == 0
+
+
+# --- the catalogue ----------------------------------------------------------------------------------
+
+
+def test_catalogue_group_counts_follow_the_search(qtbot) -> None:
+    from explorer.core.zoo import list_specs
+
+    specs = list_specs(include_torchvision=False)
+    catalogue = Catalogue()
+    qtbot.addWidget(catalogue)
+    catalogue.set_specs(specs)
+    model = catalogue._model
+    families = {model.item(r).data(FAMILY_ROLE): model.item(r) for r in range(model.rowCount())}
+    resnets = sum(1 for spec in specs if spec.family == "ResNet")
+    assert resnets >= 5 and families["ResNet"].text() == f"ResNet  ({resnets})"
+    catalogue.search.setText("resnet5")
+    proxy = catalogue._proxy
+    family = proxy.mapFromSource(families["ResNet"].index())
+    shown = [proxy.index(r, 0, family).data(NAME_ROLE) for r in range(proxy.rowCount(family))]
+    assert "resnet50" in shown and "resnet18" not in shown
+    assert families["ResNet"].text() == f"ResNet  ({len(shown)} of {resnets})"
+    catalogue.search.clear()
+    assert families["ResNet"].text() == f"ResNet  ({resnets})"
+
+
+def test_gui_words_replace_the_cli_options() -> None:
+    assert gui_words("Input 3×8×8 is too small.\nUse a larger --input.") == (
+        "Input 3×8×8 is too small.\nUse a larger input shape (the Models panel's Input field)."
+    )
+    assert gui_words("Output folder /x does not exist.\nCreate it first, or choose another --out.").endswith(
+        "choose another folder."
+    )
+
+
+def test_count_text_shows_the_number_in_a_unit_that_shows_it() -> None:
+    assert count_text(416_520) == "416.5 k"
+    assert count_text(1_814_083_072) == "1.814 G"
+    assert count_text(61) == "61"
+
+
+# --- the window -------------------------------------------------------------------------------------
+
+
+def test_a_rejected_input_shape_is_kept_red_with_the_message(window, qtbot) -> None:
+    catalogue = window.catalogue
+    window.open_model("alexnet")
+    assert window.wait_idle()
+    catalogue.input_shape.selectAll()
+    qtbot.keyClicks(catalogue.input_shape, "3x32x32")  # AlexNet's features.12 becomes empty
+    qtbot.keyClick(catalogue.input_shape, Qt.Key.Key_Return)
+    assert window.wait_idle()
+    assert catalogue.input_shape.text() == "3x32x32"  # kept for editing, not replaced by 3×227×227
+    assert catalogue.input_rejected and "c62828" in catalogue.input_shape.styleSheet()
+    message = catalogue.message.text()
+    assert catalogue.message.isVisibleTo(catalogue) and "too small" in message
+    assert "--input" not in message and "input shape" in message
+    assert window.summary.model == "alexnet" and window.summary.input_shape == (3, 227, 227)  # the last good one stays
+    catalogue.input_shape.selectAll()
+    qtbot.keyClicks(catalogue.input_shape, "3x160x160")
+    assert not catalogue.input_rejected  # editing clears the red
+    qtbot.keyClick(catalogue.input_shape, Qt.Key.Key_Return)
+    assert window.wait_idle()
+    assert window.summary.input_shape == (3, 160, 160) and catalogue.input_shape.text() == "3×160×160"
+    assert not catalogue.message.isVisibleTo(catalogue)
+
+
+def test_compare_opens_with_the_current_model_as_a(window, qtbot) -> None:
+    window.open_model("alexnet")
+    assert window.wait_idle()
+    window.show_view("compare")
+    assert window.wait_idle()
+    a, b = window.compare.summaries()
+    assert (a.model, b.model) == ("alexnet", "resnet18")
+    assert window.compare.current_models() == ("alexnet", "resnet18")
+    for plot in window.compare.stage_plots.values():  # the charts say which colour is which model
+        labels = [label.text for _, label in plot.legend.items]
+        assert labels == ["A: alexnet", "B: resnet18"]
+    window.show_view("graph")
+    window.open_model("resnet18")  # A would repeat B: B becomes another classic
+    assert window.wait_idle()
+    window.show_view("compare")
+    assert window.wait_idle()
+    assert [s.model for s in window.compare.summaries()] == ["resnet18", "vgg16"]
+
+
+def test_status_bar_shows_lenet_macs_in_a_unit_that_shows_them(window) -> None:
+    window.open_model("lenet5")
+    assert window.wait_idle()
+    text = window.totals_label.text()
+    macs = window.summary.totals.macs
+    assert "0.000 G" not in text and f"MACs {count_text(macs)} " in text
+    number, unit = count_text(macs).split()
+    assert abs(float(number) * {"k": 1e3, "M": 1e6}[unit] - macs) / macs < 5e-4  # the figure is the total
+
+
+def test_the_block_hint_says_how_to_open_or_fold_it(window) -> None:
+    window.select("layer1")  # a folded stage of ResNet-18
+    assert "layer1" in window.graph_view.collapsed
+    assert "double-click it in the graph to expand it" in window.panel.toPlainText()
+    window.graph_view.expand("layer1")
+    assert "expanded in the graph: double-click its frame to fold it" in window.panel.toPlainText()
