@@ -158,3 +158,35 @@ def test_the_block_hint_says_how_to_open_or_fold_it(window) -> None:
     assert "double-click it in the graph to expand it" in window.panel.toPlainText()
     window.graph_view.expand("layer1")
     assert "expanded in the graph: double-click its frame to fold it" in window.panel.toPlainText()
+
+
+# --- the charts -------------------------------------------------------------------------------------
+
+
+def test_the_hover_readout_is_never_cut_off(qtbot, resnet18: ModelSummary) -> None:
+    width = 780  # (the offscreen screen is 800 px wide: a mouse beyond it does not arrive)
+    from explorer.gui.widgets.charts import ChartsView
+
+    charts = ChartsView()
+    qtbot.addWidget(charts)
+    charts.set_summary(resnet18)
+    charts.resize(width, 500)
+    charts.show()
+    qtbot.waitExposed(charts)
+    qtbot.waitUntil(lambda: charts.info_label.width() > 0)
+    assert charts._readout_below  # under the title: the line has no room for both
+    row = [layer.name for layer in resnet18.layers].index("layer4.1.conv2")
+    position = charts.data_to_viewport("macs", row + 1, resnet18.layers[row].macs / 2)
+    qtbot.mouseMove(charts.graphics.viewport(), position)
+    qtbot.waitUntil(lambda: "layer4.1.conv2" in charts.info_label.text(), timeout=2000)
+    text = charts.info_label.text()
+    assert charts._text_width(text) <= charts.info_label.width()  # shown whole
+    assert "115,605,504" in text  # the value always stays
+    assert "cumulative" in text  # full width under the title: all of it fits
+    charts.resize(400, 500)
+    qtbot.waitUntil(lambda: charts.info_label.width() < 400)
+    other = [layer.name for layer in resnet18.layers].index("layer4.0.conv2")
+    qtbot.mouseMove(charts.graphics.viewport(), charts.data_to_viewport("macs", other + 1, resnet18.layers[other].macs / 2))
+    qtbot.waitUntil(lambda: "layer4.0.conv2" in charts.info_label.text(), timeout=2000)
+    assert charts._text_width(charts.info_label.text()) <= charts.info_label.width()
+    assert "cumulative" not in charts.info_label.text()  # the running share goes first

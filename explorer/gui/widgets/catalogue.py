@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 NAME_ROLE = Qt.ItemDataRole.UserRole + 1
 #: a family row's name without its count ("ResNet"): its text is "ResNet  (5)", or "ResNet  (2 of 5)" while searching
 FAMILY_ROLE = Qt.ItemDataRole.UserRole + 2
+#: the narrowest the Models panel gets: a model's name, the input shape field and the mode
+MINIMUM_WIDTH = 230
 _REJECTED_STYLE = "QLineEdit { border: 1px solid #c62828; color: #c62828; }"
 
 
@@ -79,6 +81,9 @@ class Catalogue(QWidget):
         shape_row.addWidget(QLabel("Input"))
         shape_row.addWidget(self.input_shape, 1)
         shape_row.addWidget(self.mode)
+        # The dock never squeezes below a readable list (issue 13: names cut, "×224" in the Input field).
+        self.setMinimumWidth(MINIMUM_WIDTH)
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # "ResNet-50 v1…(2016)" keeps its year
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.search)

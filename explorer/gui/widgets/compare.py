@@ -143,6 +143,7 @@ class CompareView(QWidget):
         self.stage_table.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Maximum)
         self.stage_caption = QLabel("Stages: runs of layers at one output resolution, paired by resolution", self)
         self.stage_caption.setStyleSheet("font-weight: 600")
+        self.stage_caption.setWordWrap(True)  # (it set a 470 px minimum on the central area)
 
         # Per-stage bars, A and B side by side: where each model keeps its compute and its weights.
         self.stage_charts = pg.GraphicsLayoutWidget(self)

@@ -11,6 +11,9 @@ from PySide6.QtWidgets import QTextBrowser, QWidget
 if TYPE_CHECKING:
     from explorer.core.stats import LayerStats, ModelSummary, Totals
 
+#: the narrowest the Layer panel gets
+MINIMUM_WIDTH = 270
+
 _QUANTITY_ORDER = ("output size", "params", "MACs", "FLOPs", "memory", "receptive field")
 
 
@@ -64,6 +67,9 @@ class LayerPanel(QTextBrowser):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        # Room for the key column and a number beside it (issue 13: cramped at 1024×700); long
+        # formulas wrap, the panel never asks for more.
+        self.setMinimumWidth(MINIMUM_WIDTH)
         self.setOpenLinks(False)
         self.document().setDefaultStyleSheet(self.STYLE)
         self.show_placeholder()
