@@ -223,7 +223,7 @@ def _sample_images() -> list[Path]:
 
 def _features_screenshot(window: object, options: GuiOptions) -> str | None:
     """--view features: pane 1 shows --model at --select, pane 2 --compare (at --select too if it has it)."""
-    from explorer.core.features import UnknownLayerError, select_layer
+    from explorer.core.features import UnknownLayerError, branch_layers, select_layer
 
     summary = window.summary  # type: ignore[attr-defined]
     if options.select:
@@ -246,7 +246,9 @@ def _features_screenshot(window: object, options: GuiOptions) -> str | None:
         select = options.select
         if select and select not in other.graph and branch_layers(other, select) is None:
             select = None
-        window.features.panes[1].set_model(options.compare, select)  # type: ignore[attr-defined]
+        features = window.features  # type: ignore[attr-defined]
+        second = features.panes[1] if len(features.panes) > 1 else features.add_pane()  # issue 13 (window2): one pane by default
+        second.set_model(options.compare, select)
     return None
 
 

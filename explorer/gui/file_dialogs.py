@@ -31,11 +31,14 @@ def use_settings(settings: QSettings | None) -> None:
     _settings = settings
 
 
-def folder(kind: str) -> str:
-    """The folder a ``kind`` dialog opens in: the last one used, if it still exists, else a standard one."""
+def folder(kind: str, first: str | Path | None = None) -> str:
+    """The folder a ``kind`` dialog opens in: the last one used, if it still exists, else ``first``
+    (the bundled photos for a first photo, say), else a standard one."""
     remembered = _settings.value(_KEY.format(kind)) if _settings is not None else _last.get(kind)
     if remembered and Path(str(remembered)).is_dir():
         return str(remembered)
+    if first is not None and Path(first).is_dir():
+        return str(first)
     location = _STARTS.get(kind)
     standard = QStandardPaths.writableLocation(location) if location is not None else ""
     return standard if standard and Path(standard).is_dir() else str(Path.home())
@@ -51,8 +54,8 @@ def remember(kind: str, path: str | Path) -> None:
         _last[kind] = where
 
 
-def open_file(parent: QWidget | None, caption: str, kind: str, name_filter: str) -> str:
-    path, _ = QFileDialog.getOpenFileName(parent, caption, folder(kind), name_filter)
+def open_file(parent: QWidget | None, caption: str, kind: str, name_filter: str, *, first: str | Path | None = None) -> str:
+    path, _ = QFileDialog.getOpenFileName(parent, caption, folder(kind, first), name_filter)
     if path:
         remember(kind, path)
     return path

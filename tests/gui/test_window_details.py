@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
 
 from explorer.core.analysis import analyze
 from explorer.core.stats import ModelSummary
@@ -190,3 +191,74 @@ def test_the_hover_readout_is_never_cut_off(qtbot, resnet18: ModelSummary) -> No
     qtbot.waitUntil(lambda: "layer4.0.conv2" in charts.info_label.text(), timeout=2000)
     assert charts._text_width(charts.info_label.text()) <= charts.info_label.width()
     assert "cumulative" not in charts.info_label.text()  # the running share goes first
+
+
+# --- feature maps -----------------------------------------------------------------------------------
+
+
+def _scroll_bars_shown(widget) -> list[str]:
+    from PySide6.QtWidgets import QAbstractScrollArea
+
+    shown = []
+    for area in widget.findChildren(QAbstractScrollArea):
+        for bar in (area.horizontalScrollBar(), area.verticalScrollBar()):
+            if bar.isVisible():
+                shown.append(type(area).__name__)
+    return shown
+
+
+def test_feature_panes_at_1024x700_fill_without_nested_scroll_bars(window, qtbot) -> None:
+    from explorer.gui.widgets.feature_maps import PANE_MIN_WIDTH
+
+    window.resize(1024, 700)
+    window.open_model("resnet50")
+    assert window.wait_idle()
+    window.send_to_features(layer="layer2.0")  # a residual block: five grids
+    assert window.wait_idle(120_000)
+    features = window.features
+    assert len(features.panes) == 1  # nothing appears unasked
+    pane = features.panes[0]
+    qtbot.waitUntil(lambda: pane.branch_grids and pane.branch_grids[0].grid.width() > 50)
+    assert _scroll_bars_shown(features) == []  # only the page itself may scroll
+    assert pane.branch_columns < 5  # too narrow for five in a row: they wrap
+    for branch in pane.branch_grids:
+        assert branch.grid.filled_fraction() > 0.55, branch.title
+    second = features.add_pane("vgg16", "features.0")
+    assert window.wait_idle(120_000)
+    qtbot.waitUntil(lambda: second.grid.mosaic is not None)
+    QApplication.processEvents()
+    narrow = features.width() < 2 * PANE_MIN_WIDTH
+    assert features.splitter.orientation() == (Qt.Orientation.Vertical if narrow else Qt.Orientation.Horizontal)
+    assert _scroll_bars_shown(features) == []
+    assert second.grid.filled_fraction() > 0.6  # 64 tiles shaped to the pane, not a square in a band
+    window.resize(1600, 1000)
+    qtbot.waitUntil(lambda: features.splitter.orientation() == Qt.Orientation.Horizontal or features.width() < 2 * PANE_MIN_WIDTH)
+    sizes = features.splitter.sizes()
+    assert max(sizes) - min(sizes) <= 2  # the panes share the width
+
+
+def test_a_saved_grid_carries_its_caption_with_the_untrained_badge(window, qtbot, tmp_path: Path) -> None:
+    from PySide6.QtGui import QColor, QImage
+
+    window.open_model("resnet18")
+    assert window.wait_idle()
+    window.send_to_features(layer="layer1.0.conv1")
+    assert window.wait_idle(120_000)
+    pane = window.features.panes[0]
+    assert not pane.capture.pretrained  # offline: torchvision's weights are not there
+    target = tmp_path / "grid.png"
+    assert pane.save_png(target)
+    image = QImage(str(target))
+    description = image.text("Description")
+    assert "resnet18 · layer1.0.conv1" in description and "64×56×56" in description
+    assert pane.capture.weights_label in description and description.endswith("untrained weights")
+    grid_height = pane.grid.grab().height()
+    strip = image.height() - grid_height
+    assert strip > 20  # a caption above the grid
+    reds = sum(
+        1
+        for y in range(strip)
+        for x in range(0, image.width(), 2)
+        if QColor(image.pixel(x, y)).name() == "#c62828"
+    )
+    assert reds > 50  # the badge, in the panes' red

@@ -70,6 +70,7 @@ class LayerPanel(QTextBrowser):
         # Room for the key column and a number beside it (issue 13: cramped at 1024×700); long
         # formulas wrap, the panel never asks for more.
         self.setMinimumWidth(MINIMUM_WIDTH)
+        self.setMinimumHeight(170)  # the splitter under it (Edit / Weights) never folds it to two lines
         self.setOpenLinks(False)
         self.document().setDefaultStyleSheet(self.STYLE)
         self.show_placeholder()

@@ -31,7 +31,7 @@ class WeightsView(QWidget):
         self.title = QLabel("")
         self.title.setWordWrap(True)
         self.histogram = pg.PlotWidget(background=None)
-        self.histogram.setMinimumHeight(150)
+        self.histogram.setMinimumHeight(130)
         self.histogram.setLabel("bottom", "weight value")
         self.histogram.setLabel("left", "count")
         self.histogram.setMouseEnabled(False, False)
@@ -45,7 +45,7 @@ class WeightsView(QWidget):
         self.filters_title.setWordWrap(True)  # a long one set a ~500 px minimum on the whole dock
         self.filters = pg.GraphicsLayoutWidget()
         self.filters.setBackground(None)
-        self.filters.setMinimumHeight(180)
+        self.filters.setMinimumHeight(120)
         box = self.filters.addViewBox(lockAspect=True, invertY=True, enableMenu=False)
         box.setMouseEnabled(False, False)
         self.filter_item = pg.ImageItem(axisOrder="row-major")
