@@ -331,7 +331,7 @@ class FeaturePane(QFrame):
 
         # the channel grid, or the branches of a block
         self.grid = ChannelGrid()
-        self.grid.setMinimumHeight(200)
+        self.grid.setMinimumHeight(120)  # leaves the channel's large view room at 1024×700
         self.grid.channelClicked.connect(self.open_channel)
         # A block's branches in rows that wrap to the pane's width; no scroll area of their own (the
         # page scrolls, once, when the window is too small), each grid filling its cell.
@@ -353,8 +353,11 @@ class FeaturePane(QFrame):
         # the large view of one channel: the channel, its histogram, the overlay on the input crop
         self.detail = pg.GraphicsLayoutWidget()
         self.detail.setBackground(None)
-        self.detail_label = self.detail.addLabel("", row=0, col=0, colspan=3)
-        self.detail_box = self.detail.addViewBox(row=1, col=0, lockAspect=True, invertY=True, enableMenu=False)
+        # The channel's numbers above the large view, wrapped (pyqtgraph's label was cut at the right).
+        self.detail_label = QLabel("")
+        self.detail_label.setWordWrap(True)
+        self.detail_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.detail_box = self.detail.addViewBox(row=0, col=0, lockAspect=True, invertY=True, enableMenu=False)
         self.detail_box.setMouseEnabled(False, False)
         self.detail_image = ClickableImage()
         self.detail_image.setColorMap(pg.colormap.get(COLORMAP))
@@ -364,13 +367,13 @@ class FeaturePane(QFrame):
         self.detail_marker.setVisible(False)
         self.detail_box.addItem(self.detail_marker)
         self.detail_image.clicked.connect(lambda x, y: self.select_position(int(y), int(x)))
-        self.histogram = self.detail.addPlot(row=1, col=1)
+        self.histogram = self.detail.addPlot(row=0, col=1)
         self.histogram.setMouseEnabled(False, False)
         self.histogram.setMenuEnabled(False)
         self.histogram.hideButtons()
         self.histogram.setLabel("bottom", "activation")
         self.histogram_curve = self.histogram.plot([0, 1], [0], stepMode="center", fillLevel=0, brush=(70, 130, 180, 160), pen="#4682b4")
-        self.crop_box = self.detail.addViewBox(row=1, col=2, lockAspect=True, invertY=True, enableMenu=False)
+        self.crop_box = self.detail.addViewBox(row=0, col=2, lockAspect=True, invertY=True, enableMenu=False)
         self.crop_box.setMouseEnabled(False, False)
         self.crop_image = pg.ImageItem(axisOrder="row-major")
         self.overlay_image = pg.ImageItem(axisOrder="row-major")
@@ -388,7 +391,14 @@ class FeaturePane(QFrame):
         # The channel and the crop are what one reads: they get two shares each, the histogram one.
         for column, stretch in ((0, 2), (1, 1), (2, 2)):
             self.detail.ci.layout.setColumnStretchFactor(column, stretch)
-        self.detail.setMinimumHeight(230)
+        self.detail.setMinimumHeight(170)
+        self.detail_panel = QWidget()
+        detail_layout = QVBoxLayout(self.detail_panel)
+        detail_layout.setContentsMargins(0, 0, 0, 0)
+        detail_layout.setSpacing(2)
+        detail_layout.addWidget(self.detail_label)
+        detail_layout.addWidget(self.detail, 1)
+        self.detail_panel.setVisible(False)
         self.detail.setVisible(False)
 
         splitter = QSplitter(Qt.Orientation.Vertical)
@@ -398,10 +408,11 @@ class FeaturePane(QFrame):
         host_layout.addWidget(self.grid, 1)
         host_layout.addWidget(self.branch_area, 1)
         splitter.addWidget(host)
-        splitter.addWidget(self.detail)
+        splitter.addWidget(self.detail_panel)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
         splitter.setChildrenCollapsible(False)
+        self.detail_splitter = splitter
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
@@ -531,20 +542,25 @@ class FeaturePane(QFrame):
         self.crop_box.autoRange(padding=0.02)
         self.detail_label.setText(
             f"channel {channel} · min {stats.min:.3g} · max {stats.max:.3g} · mean {stats.mean:.3g} · "
-            f"{100 * stats.zero_fraction:.0f} % zero — click a position to see its receptive field",
-            size="9pt",
+            f"{100 * stats.zero_fraction:.0f} % zero — click a position to see its receptive field"
         )
         self.rf_box = None
         self.rf_item.setVisible(False)
         self.detail_marker.setVisible(False)
         self.effective_field.clear()  # issue 14
+        opening = not self.detail_panel.isVisible()
+        self.detail_panel.setVisible(True)
         self.detail.setVisible(True)
+        if opening:  # the large view gets the larger share: the crop is what one reads
+            total = sum(self.detail_splitter.sizes()) or self.height()
+            self.detail_splitter.setSizes([total * 2 // 5, total - total * 2 // 5])
 
     def close_channel(self) -> None:
         self.selected_channel = None
         self.rf_box = None
         self.effective_field.clear()  # issue 14
         self.detail.setVisible(False)
+        self.detail_panel.setVisible(False)
 
     def select_position(self, row: int, col: int) -> tuple[int, int, int, int] | None:
         """Highlight the receptive field of activation ``(row, col)`` on the input crop."""
@@ -618,9 +634,15 @@ class FeaturePane(QFrame):
 
     # --- internals --------------------------------------------------------------------------
 
-    def _set_status(self, text: str, *, error: bool = False) -> None:
+    def _set_status(self, text: str, *, error: bool = False, result: bool = False) -> None:
+        """The line under the controls: grey for progress, red for an error, the text colour for a
+        ``result`` worth reading (the effective field's shares)."""
+        from explorer.gui.messages import gui_words
+
+        text = gui_words(text)
         self.status.setText(text)
-        self.status.setStyleSheet("QLabel { color: #c62828; }" if error else "QLabel { color: palette(placeholder-text); }")
+        colour = "#c62828" if error else "palette(text)" if result else "palette(placeholder-text)"
+        self.status.setStyleSheet(f"QLabel {{ color: {colour}; }}")
         if error:
             self.error = text
 
