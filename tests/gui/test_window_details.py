@@ -262,3 +262,27 @@ def test_a_saved_grid_carries_its_caption_with_the_untrained_badge(window, qtbot
         if QColor(image.pixel(x, y)).name() == "#c62828"
     )
     assert reds > 50  # the badge, in the panes' red
+
+
+# --- layouts ----------------------------------------------------------------------------------------
+
+
+def test_side_panels_keep_their_minimum_widths_whatever_is_shown(window, qtbot) -> None:
+    from explorer.gui.widgets import catalogue, layer_panel
+
+    window.resize(1024, 700)
+    window.open_model("efficientnet_lite0")
+    assert window.wait_idle()
+    window.select("_conv_stem")  # its filters' long caption once set a ~500 px minimum on the Layer dock
+    assert window.wait_idle()
+    QApplication.processEvents()
+    assert window.weights_view.filters.isVisible()
+    assert window.panel_dock.minimumSizeHint().width() <= layer_panel.MINIMUM_WIDTH + 40
+    assert window.catalogue_dock.width() >= catalogue.MINIMUM_WIDTH
+    assert window.panel_dock.width() >= layer_panel.MINIMUM_WIDTH
+    field = window.catalogue.input_shape
+    assert field.width() >= field.fontMetrics().horizontalAdvance("3×1024×1024")  # never "×224"
+    # Numbers wrap between words only (a narrow panel once broke "2,359,29 6").
+    from PySide6.QtGui import QTextOption
+
+    assert window.panel.wordWrapMode() == QTextOption.WrapMode.WordWrap

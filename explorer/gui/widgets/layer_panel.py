@@ -6,6 +6,7 @@ import html
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from PySide6.QtGui import QTextOption
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
 if TYPE_CHECKING:
@@ -71,6 +72,8 @@ class LayerPanel(QTextBrowser):
         # formulas wrap, the panel never asks for more.
         self.setMinimumWidth(MINIMUM_WIDTH)
         self.setMinimumHeight(170)  # the splitter under it (Edit / Weights) never folds it to two lines
+        # Wrap between words only: a narrow panel broke numbers as "2,359,29 6".
+        self.setWordWrapMode(QTextOption.WrapMode.WordWrap)
         self.setOpenLinks(False)
         self.document().setDefaultStyleSheet(self.STYLE)
         self.show_placeholder()
