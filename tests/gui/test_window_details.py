@@ -132,9 +132,9 @@ def test_compare_opens_with_the_current_model_as_a(window, qtbot) -> None:
     a, b = window.compare.summaries()
     assert (a.model, b.model) == ("alexnet", "resnet18")
     assert window.compare.current_models() == ("alexnet", "resnet18")
-    for plot in window.compare.stage_plots.values():  # the charts say which colour is which model
-        labels = [label.text for _, label in plot.legend.items]
-        assert labels == ["A: alexnet", "B: resnet18"]
+    legend = window.compare.stage_legend.text()  # the charts say which colour is which model
+    assert window.compare.stage_legend.isVisibleTo(window.compare)
+    assert "#4e79a7'>■</span>&nbsp;A: alexnet" in legend and "#e07b00'>■</span>&nbsp;B: resnet18" in legend
     window.show_view("graph")
     window.open_model("resnet18")  # A would repeat B: B becomes another classic
     assert window.wait_idle()

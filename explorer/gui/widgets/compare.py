@@ -149,6 +149,11 @@ class CompareView(QWidget):
         self.stage_charts = pg.GraphicsLayoutWidget(self)
         self.stage_charts.setMinimumHeight(160)
         self.stage_plots: dict[str, pg.PlotItem] = {}
+        self.stage_titles: dict[str, str] = {}
+        # Which colour is which model, one line above both charts (a legend inside a plot covered bars).
+        self.stage_legend = QLabel("", self)
+        self.stage_legend.setTextFormat(Qt.TextFormat.RichText)
+        self.stage_legend.setWordWrap(True)
         self.stage_bars: dict[str, tuple[pg.BarGraphItem, pg.BarGraphItem]] = {}
         for column, (key, title) in enumerate((("macs", "MACs per stage"), ("params", "params per stage"))):
             plot = self.stage_charts.addPlot(
@@ -165,12 +170,10 @@ class CompareView(QWidget):
             plot.getAxis("left").setStyle(maxTickLevel=0)
             plot.getAxis("bottom").setStyle(tickLength=0)
             bars = (
-                pg.BarGraphItem(x=[], height=[], width=0.38, pen=None, brush=_ACCENTS[0], name="A"),
-                pg.BarGraphItem(x=[], height=[], width=0.38, pen=None, brush=_ACCENTS[1], name="B"),
+                pg.BarGraphItem(x=[], height=[], width=0.38, pen=None, brush=_ACCENTS[0]),
+                pg.BarGraphItem(x=[], height=[], width=0.38, pen=None, brush=_ACCENTS[1]),
             )
-            # Which colour is which model: a legend in the top right corner, outside the tallest bar (the
-            # y range leaves it room).
-            plot.addLegend(offset=(-4, 4), labelTextSize="8pt", verSpacing=-6)
+            self.stage_titles[key] = title
             for item in bars:
                 plot.addItem(item)
             self.stage_plots[key] = plot
@@ -184,6 +187,7 @@ class CompareView(QWidget):
         layout.addWidget(self.paper_notes)
         layout.addWidget(self.stage_caption)
         layout.addWidget(self.stage_table)
+        layout.addWidget(self.stage_legend)
         layout.addWidget(self.stage_charts, 1)
         self._apply_theme()
         self._set_headers()
@@ -384,6 +388,12 @@ class CompareView(QWidget):
             table.setItem(row, table.columnCount() - 1, item)
 
     def _show_stage_charts(self, result: Comparison) -> None:
+        self.stage_legend.setText(
+            "per stage: &nbsp; " + " &nbsp; ".join(
+                f"<span style='color:{_ACCENTS[which]}'>■</span>&nbsp;{'AB'[which]}: {html.escape(summary.model)}"
+                for which, summary in enumerate((result.a, result.b))
+            )
+        )  # fmt: skip
         labels = [(i, pair.label) for i, pair in enumerate(result.pairs)]
         for key, plot in self.stage_plots.items():
             highest = 1
@@ -397,13 +407,9 @@ class CompareView(QWidget):
                         heights.append(getattr(stage, key))
                 item.setOpts(x=x, height=heights)
                 highest = max([highest, *heights])
-            legend = plot.legend
-            legend.clear()
-            for which, item in enumerate(self.stage_bars[key]):
-                legend.addItem(item, f"{'AB'[which]}: {(result.a, result.b)[which].model}")
             plot.getAxis("bottom").setTicks([labels, []])
             plot.setXRange(-0.6, len(labels) - 0.4, padding=0)
-            plot.setYRange(0, highest * 1.25, padding=0)  # headroom for the legend
+            plot.setYRange(0, highest * 1.08, padding=0)
 
     def _apply_theme(self) -> None:
         background = self.palette().color(QPalette.ColorRole.Base)
@@ -411,8 +417,8 @@ class CompareView(QWidget):
         self.stage_charts.setBackground(background)
         axis_pen = QColor(foreground)
         axis_pen.setAlphaF(0.55)
-        for plot in self.stage_plots.values():
-            plot.setTitle(plot.titleLabel.text, size="9pt", color=foreground.name())
+        for key, plot in self.stage_plots.items():
+            plot.setTitle(self.stage_titles[key], size="9pt", color=foreground.name())
             for side in ("left", "bottom"):
                 plot.getAxis(side).setPen(pg.mkPen(axis_pen))
                 plot.getAxis(side).setTextPen(pg.mkPen(foreground))
