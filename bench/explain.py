@@ -30,7 +30,6 @@ import datetime
 import math
 import platform
 import sys
-import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

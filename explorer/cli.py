@@ -435,7 +435,6 @@ def _weights_option(model: str, weights: str | None) -> str:
 
 def _cmd_features(args: argparse.Namespace) -> int:
     from explorer.core.analysis import analyze
-    from explorer.core.errors import ExplorerError
     from explorer.core.features import FeatureExtractor, channel_grid
     from explorer.core.images import load_image
     from explorer.core.paths import atomic_write, prepare_output_folder

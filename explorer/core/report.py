@@ -51,6 +51,13 @@ def _totals_row(summary: ModelSummary) -> list[str]:
     return ["total", "", "", f"{t.params:,}", f"{t.macs:,}", f"{t.flops:,}", kb_text(t.activation_bytes), "", ""]
 
 
+def _sum_row(layers: Sequence[LayerStats]) -> list[str]:
+    """The totals row of a subset (a filtered table): the sums of the rows shown, said to be so."""
+    params, macs = sum(r.params for r in layers), sum(r.macs for r in layers)
+    flops, memory = sum(r.flops for r in layers), sum(r.activation_bytes for r in layers)
+    return [f"sum of these {len(layers)}", "", "", f"{params:,}", f"{macs:,}", f"{flops:,}", kb_text(memory), "", ""]
+
+
 def heading(summary: ModelSummary) -> str:
     return (
         f"{summary.title} — input {shape_text(summary.input_shape)}, {summary.mode} mode, {len(summary.layers)} layers, "
@@ -91,16 +98,20 @@ def render_table(summary: ModelSummary) -> str:
     return "\n".join([*top, "", line(headers), rule, *map(line, body), rule, line(totals), "", footer]) + "\n"
 
 
-def render_markdown(summary: ModelSummary) -> str:
+def render_markdown(summary: ModelSummary, *, layers: Sequence[LayerStats] | None = None) -> str:
+    """The summary as a Markdown table; ``layers``: only these rows (a filtered table), summed as such."""
     headers = [h for h, _ in COLUMNS]
     align = ["---:" if h in _RIGHT_ALIGNED else "---" for h in headers]
-    rows = [[value(row).replace("*", "\\*") for _, value in COLUMNS] for row in summary.layers]
-    totals = [f"**{c}**" if c else "" for c in _totals_row(summary)]
+    shown = summary.layers if layers is None else tuple(layers)
+    rows = [[value(row).replace("*", "\\*") for _, value in COLUMNS] for row in shown]
+    totals = [f"**{c}**" if c else "" for c in (_totals_row(summary) if layers is None else _sum_row(shown))]
 
     def line(cells: list[str]) -> str:
         return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
 
     top = [f"### {heading(summary)}", *("\n" + note.replace("*", "\\*", 1) for note in notes(summary))]
+    if layers is not None:
+        top.append(f"\n{len(shown)} of the {len(summary.layers)} layers (the table's filter)")
     return "\n".join([*top, "", line(headers), line(align), *map(line, rows), line(totals)]) + "\n"
 
 
@@ -110,11 +121,16 @@ CSV_FIELDS = (
 )  # fmt: skip
 
 
-def render_csv(summary: ModelSummary) -> str:
+def render_csv(summary: ModelSummary, *, layers: Sequence[LayerStats] | None = None) -> str:
+    """One raw row per layer; ``layers``: only these (a filtered table), in their order."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, lineterminator="\n")
     writer.writeheader()
-    for layer in summary.to_dict()["layers"]:
+    every = summary.to_dict()["layers"]
+    if layers is not None:
+        by_name = {layer["name"]: layer for layer in every}
+        every = [by_name[row.name] for row in layers]
+    for layer in every:
         writer.writerow(
             {
                 **layer,

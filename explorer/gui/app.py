@@ -300,7 +300,9 @@ def _features_screenshot(window: object, options: GuiOptions) -> str | None:
                 select_layer(other, select)
             except UnknownLayerError:  # the other model has no such layer: its default one
                 select = None
-        window.features.panes[1].set_model(options.compare, select)  # type: ignore[attr-defined]
+        features = window.features  # type: ignore[attr-defined]
+        second = features.panes[1] if len(features.panes) > 1 else features.add_pane()  # one pane by default
+        second.set_model(options.compare, select)
     return None
 
 

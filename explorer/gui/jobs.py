@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtGui import QImage
 
 from explorer.core.samples import sample_folder
-from explorer.core.usercode import is_user_reference
 
 if TYPE_CHECKING:
     from explorer.core.reconcile import Reconciliation

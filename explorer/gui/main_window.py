@@ -13,7 +13,6 @@ from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
     QDockWidget,
-    QFileDialog,
     QInputDialog,
     QLabel,
     QLineEdit,
@@ -36,7 +35,7 @@ from explorer.gui.imports import import_without
 # (torch's CUDA build installs them; 0.15–0.2 s of the window's start). See explorer.gui.imports.
 import_without("pyqtgraph", "cuda.bindings")
 
-from explorer.gui import jobs  # noqa: E402
+from explorer.gui import file_dialogs, jobs  # noqa: E402
 from explorer.gui.messages import in_gui_words  # noqa: E402
 from explorer.gui.widgets.catalogue import Catalogue  # noqa: E402
 from explorer.gui.widgets.charts import ChartsView  # noqa: E402
@@ -81,6 +80,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.setWindowTitle("cnn-explorer")
         self.settings = settings or QSettings()
+        file_dialogs.use_settings(self.settings)  # issue 13 (window2): dialogs open in the folder used last
         self.summary: ModelSummary | None = None
         self.selected: str | None = None
         self._specs: dict[str, ModelSpec] = {}
@@ -211,6 +211,7 @@ class MainWindow(QMainWindow):
         for view in (self.graph_view, self.charts):
             view.nodeSelected.connect(lambda name, source=view: self.select(name, source=source))
         self.compare.modelsChanged.connect(self.compare_models)
+        self.graph_view.foldingChanged.connect(self._folding_changed)  # issue 13 (window2): the block hint follows
 
     def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -513,13 +514,14 @@ class MainWindow(QMainWindow):
     def _totals_text(summary: ModelSummary) -> str:
         """The status bar's totals, in the unit the convention's tool reports (torch's counter: FLOPs)."""
         from explorer.core.conventions import get_convention  # loaded with the summary
+        from explorer.gui.widgets.charts import count_text  # issue 13 (window2): 416.5 k, not 0.000 G
 
         totals = summary.totals
         convention = get_convention(summary.convention)
         count = totals.flops if convention.reports == "FLOPs" else totals.macs
         return (
             f"{summary.title} · {len(summary.layers)} layers · params {totals.params:,} · "
-            f"{convention.reports} {count / 1e9:,.3f} G · activations {totals.activation_bytes / 2**20:,.1f} MB"
+            f"{convention.reports} {count_text(count)} · activations {totals.activation_bytes / 2**20:,.1f} MB"
         )
 
     # --- counting conventions ---------------------------------------------------------------------
@@ -582,7 +584,7 @@ class MainWindow(QMainWindow):
         if self.summary is None or name == self.selected and source is not None:
             return
         self.selected = name
-        self.panel.show_layer(self.summary, name)
+        self.panel.show_layer(self.summary, name, collapsed=name in self.graph_view.collapsed)  # issue 13 (window2)
         self.weights_view.show_layer(self.summary, name)
         for view in (self.graph_view, self.table, self.charts):
             if view is not source:
@@ -590,6 +592,10 @@ class MainWindow(QMainWindow):
         self.whatif.selected(name)  # what-if hook: the Edit panel and the What-if view follow
         if self._features_started:
             self.features.follow_selection(self.summary.model, name)
+
+    def _folding_changed(self) -> None:  # issue 13 (window2)
+        if self.summary is not None and self.selected and self.selected not in self.summary.graph:
+            self.panel.show_layer(self.summary, self.selected, collapsed=self.selected in self.graph_view.collapsed)
 
     # --- compare -------------------------------------------------------------------------------
 
@@ -775,9 +781,7 @@ class MainWindow(QMainWindow):
         self.graph_view.start_search()
 
     def open_model_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Open model file (its Python code will run)", "", "Python model files (*.py)"
-        )
+        path = file_dialogs.open_file(self, "Open model file (its Python code will run)", "models", "Python model files (*.py)")
         if not path:
             return
         factory, ok = QInputDialog.getText(
@@ -822,7 +826,8 @@ class MainWindow(QMainWindow):
         self.open_model(spec.name)
 
     def save_graph_image(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save graph", "graph.svg", "SVG (*.svg);;PNG (*.png)")
+        name = f"{self.summary.model}.svg" if self.summary is not None else "graph.svg"
+        path, _ = file_dialogs.save_file(self, "Save graph", "exports", name, "SVG (*.svg);;PNG (*.png)")
         if path:
             from explorer.core.errors import ExplorerError
             from explorer.core.paths import atomic_write
@@ -836,7 +841,8 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Saved {path}", 4000)
 
     def export_table(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export layer table", "layers.csv", "CSV (*.csv);;Markdown (*.md)")
+        name = f"{self.summary.model}.csv" if self.summary is not None else "layers.csv"
+        path, _ = file_dialogs.save_file(self, "Export layer table", "exports", name, "CSV (*.csv);;Markdown (*.md)")
         if path:
             from explorer.core.errors import ExplorerError
 

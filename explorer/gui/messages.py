@@ -9,6 +9,7 @@ import re
 _CLI_TO_GUI: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"Use a larger --input\."), "Use a larger input shape (Input, in the Models panel)."),
     (re.compile(r"choose another --out\b"), "choose another folder"),
+    (re.compile(r"choose another --screenshot folder"), "choose another folder"),
     (re.compile(r"Use --device cpu or auto\."), "The app uses the CPU instead when no GPU is there."),
     (re.compile(r"Replace it instead, e\.g\. --replace [^=\s]+=(\S+?)\.?$", re.M), r"Replace it instead (Replace, in the Edit panel), e.g. \1."),
     (re.compile(r"\(cnn-explorer whatif --replace\)"), "(Replace, in the Edit panel)"),
@@ -18,6 +19,9 @@ _CLI_TO_GUI: tuple[tuple[re.Pattern[str], str], ...] = (
         re.compile(r"If it only needs longer, raise the limit with --timeout SECONDS \(0: no limit\)\."),
         "If it only needs longer, run it from the command line with a longer --timeout.",
     ),
+    # What no phrase above caught: the option said as the thing it sets.
+    (re.compile(r"(?<![\w-])--input\b"), "input shape"),
+    (re.compile(r"(?<![\w-])--out\b"), "output folder"),
 )
 
 

@@ -7,6 +7,7 @@ from PySide6.QtCore import QSettings, Qt
 
 from explorer.core.analysis import analyze
 from explorer.core.convention_names import CONVENTION_NAMES
+from explorer.gui.widgets.charts import count_text
 
 pytestmark = pytest.mark.qt_log_ignore(r"This plugin does not support (propagateSizeHints|raise)\(\)")
 
@@ -43,7 +44,7 @@ def test_the_picker_recounts_every_view_without_tracing_again(window, qtbot) -> 
     assert window.graph_view.collapsed == collapsed  # the graph keeps its folds
     assert window.selected == "layer1.0.bn1"
     # every view shows fvcore's numbers
-    assert f"{expected.totals.macs / 1e9:,.3f} G" in window.totals_label.text()
+    assert f"MACs {count_text(expected.totals.macs)} ·" in window.totals_label.text()
     assert table_cell(window, "layer1.0.bn1", "MACs") == f"{2 * 64 * 56 * 56:,}"
     assert "as fvcore counts them" in window.table.count_label.text()
     panel = window.panel.toPlainText()
@@ -63,7 +64,7 @@ def test_torch_counts_flops_and_the_status_bar_says_so(window) -> None:
     choose(window, "alexnet")
     pick(window, "torch")
     flops = analyze("alexnet", convention="torch").totals.flops
-    assert f"FLOPs {flops / 1e9:,.3f} G" in window.totals_label.text()
+    assert f"FLOPs {count_text(flops)} ·" in window.totals_label.text()
 
 
 def test_the_convention_is_remembered(qtbot, settings: QSettings) -> None:

@@ -58,9 +58,55 @@ def test_export_dialog_cancel_leaves_no_partial_file(window, qtbot, tmp_path: Pa
 
 
 def test_export_dialog_bad_folder_is_reported(window, qtbot, tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    dialog = window.open_export_dialog()
+    dialog.folder.setText(str(tmp_path / "a-file"))
+    dialog.start()
+    assert window.wait_idle(60_000)
+    assert "is a file" in dialog.status.text()
+    assert "--out" not in dialog.status.text()  # the GUI's words, not the CLI's
+    dialog.close()
+
+
+def test_export_dialog_exports_only_what_the_filter_shows_and_counts_it(window, qtbot, tmp_path: Path, monkeypatch) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    asked = []
+
+    def answer(*args, **kwargs):
+        asked.append(args[2])
+        return QMessageBox.StandardButton.Yes
+
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(answer))
+    window.open_model("lenet5")
+    assert window.wait_idle()
+    dialog = window.open_export_dialog()
+    names = [dialog.models.item(i).text() for i in range(dialog.models.count())]
+    dialog.models.item(names.index("zfnet")).setCheckState(Qt.CheckState.Checked)
+    assert dialog.checked_models() == ["lenet5", "zfnet"]
+    assert dialog.count_label.text() == "2 models to export"
+    dialog.filter.setText("lenet")  # zfnet is still ticked, but hidden: not exported, and said so
+    assert dialog.checked_models() == ["lenet5"]
+    assert dialog.count_label.text() == "1 model to export (1 ticked but hidden by the filter, not exported)"
+    assert dialog.export_button.text() == "Export 1"
+    target = tmp_path / "new" / "onnx"  # does not exist: the dialog offers to create it
+    dialog.folder.setText(str(target))
+    dialog.weights.setCurrentIndex(dialog.weights.findData("untrained"))
+    dialog.start()
+    assert asked and str(target) in asked[0]
+    assert window.wait_idle(120_000)
+    assert sorted(p.name for p in target.iterdir()) == ["lenet5.onnx"]
+    assert dialog.table.rowCount() == 1
+    dialog.close()
+
+
+def test_export_dialog_declined_folder_exports_nothing(window, qtbot, tmp_path: Path, monkeypatch) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *a, **k: QMessageBox.StandardButton.No))
     dialog = window.open_export_dialog()
     dialog.folder.setText(str(tmp_path / "missing"))
     dialog.start()
-    assert window.wait_idle(60_000)
+    assert not dialog.runner.busy and not (tmp_path / "missing").exists()
     assert "does not exist" in dialog.status.text()
     dialog.close()

@@ -136,8 +136,7 @@ def test_clicking_a_row_emits_node_selected(qtbot, table: LayerTable) -> None:
 
 
 def test_export_csv_and_markdown_match_the_cli(table: LayerTable, resnet18: ModelSummary, tmp_path: Path) -> None:
-    table.set_filter("conv")  # the export is the whole table whatever the filter
-    csv_path = table.export(tmp_path / "layers.csv")
+    csv_path = table.export(tmp_path / "layers.csv")  # unfiltered: exactly the CLI's rendering
     md_path = table.export(tmp_path / "layers.md")
     assert csv_path.read_text(encoding="utf-8") == report.render_csv(resnet18)
     assert md_path.read_text(encoding="utf-8") == report.render_markdown(resnet18)
@@ -158,8 +157,10 @@ def test_export_from_the_context_menu_actions(
     monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(fake_dialog))
     table.export_csv_action.trigger()
     assert (tmp_path / "chosen.csv").read_text(encoding="utf-8") == report.render_csv(resnet18)
-    assert calls and calls[0][2] == "resnet18.csv"  # suggested file name
+    assert calls and Path(calls[0][2]).name == "resnet18.csv"  # suggested file name
+
     table.export_markdown_action.trigger()
+    assert Path(calls[1][2]).parent == tmp_path  # the next dialog opens in the folder chosen last
     assert (tmp_path / "chosen.md").read_text(encoding="utf-8") == report.render_markdown(resnet18)
 
 

@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
@@ -22,6 +21,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QSpinBox,
@@ -31,7 +31,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.gui import jobs
+from explorer.gui import file_dialogs, jobs
+from explorer.gui.messages import in_gui_words
 from explorer.gui.workers import TaskRunner
 
 if TYPE_CHECKING:
@@ -66,6 +67,10 @@ class ExportDialog(QDialog):
             self.models.addItem(item)
         self.filter = QLineEdit(placeholderText="Filter models…", clearButtonEnabled=True)
         self.filter.textChanged.connect(self._filter)
+        # What Export will write: the ticked models the filter shows (a hidden tick is not exported).
+        self.count_label = QLabel()
+        self.count_label.setWordWrap(True)
+        self.models.itemChanged.connect(lambda _item: self._update_count())
 
         from explorer.core.onnx_export import DEFAULT_OPSET, supported_opsets  # torch is loaded by now
 
@@ -123,6 +128,7 @@ class ExportDialog(QDialog):
         left = QVBoxLayout()
         left.addWidget(self.filter)
         left.addWidget(self.models, 1)
+        left.addWidget(self.count_label)
         top = QHBoxLayout()
         top.addLayout(left, 1)
         top.addLayout(form, 2)
@@ -133,29 +139,61 @@ class ExportDialog(QDialog):
         layout.addWidget(self.table, 1)
         layout.addWidget(self.buttons)
         self.resize(980, 640)
+        self._update_count()
 
     # --- choices ----------------------------------------------------------------------------------
 
+    def _ticked(self) -> list[QListWidgetItem]:
+        items = (self.models.item(i) for i in range(self.models.count()))
+        return [item for item in items if item.checkState() == Qt.CheckState.Checked]
+
     def checked_models(self) -> list[str]:
-        return [
-            self.models.item(i).text()
-            for i in range(self.models.count())
-            if self.models.item(i).checkState() == Qt.CheckState.Checked
-        ]
+        """The models Export writes: ticked and shown by the filter."""
+        return [item.text() for item in self._ticked() if not item.isHidden()]
+
+    def _update_count(self) -> None:
+        ticked = self._ticked()
+        shown = sum(1 for item in ticked if not item.isHidden())
+        hidden = len(ticked) - shown
+        text = f"{shown} model{'s' if shown != 1 else ''} to export"
+        if hidden:
+            text += f" ({hidden} ticked but hidden by the filter, not exported)"
+        self.count_label.setText(text)
+        self.export_button.setText(f"Export {shown}" if shown else "Export")
 
     def _filter(self, text: str) -> None:
         for i in range(self.models.count()):
             item = self.models.item(i)
             item.setHidden(bool(text) and text.lower() not in item.text().lower())
+        self._update_count()
 
     def _browse(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Output folder", self.folder.text())
+        folder = file_dialogs.choose_folder(self, "Output folder", "exports", self.folder.text())
         if folder:
             self.folder.setText(folder)
 
+    def _folder_ready(self) -> bool:
+        """The output folder exists, or the user agreed to create it (and it was)."""
+        folder = Path(self.folder.text().strip() or ".").expanduser()
+        if folder.is_dir() or folder.exists():
+            return True  # (a file there is reported by the export, in its words)
+        answer = QMessageBox.question(
+            self, "Export to ONNX", f"The folder {folder} does not exist. Create it?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes,
+        )  # fmt: skip
+        if answer != QMessageBox.StandardButton.Yes:
+            self.status.setText(f"Not exported: the folder {folder} does not exist.")
+            return False
+        try:
+            folder.mkdir(parents=True)
+        except OSError as error:
+            self.status.setText(f"Could not create the folder {folder}: {error.strerror or error}.")
+            return False
+        return True
+
     def _weights_chosen(self) -> None:
         if self.weights.currentData() == "file":
-            path, _ = QFileDialog.getOpenFileName(self, "State-dict file", "", "Weights (*.pth *.pt *.safetensors)")
+            path = file_dialogs.open_file(self, "State-dict file", "weights", "Weights (*.pth *.pt *.safetensors)")
             if path:
                 self.weights_file = path
                 self.weights.setItemText(self.weights.currentIndex(), f"file: {Path(path).name}")
@@ -171,7 +209,10 @@ class ExportDialog(QDialog):
     def start(self) -> None:
         models = self.checked_models()
         if not models:
-            self.status.setText("Tick at least one model.")
+            hidden = bool(self._ticked())
+            self.status.setText("Tick at least one model" + (" the filter shows." if hidden else "."))
+            return
+        if not self._folder_ready():
             return
         self._remember()
         self.results = []
@@ -219,8 +260,8 @@ class ExportDialog(QDialog):
         self.progress_bar.setValue(len(self.results))
         if result.error:
             item = self.table.item(row, 1)
-            item.setText(f"error: {result.error}")
-            item.setToolTip(result.error)
+            item.setText(f"error: {in_gui_words(result.error)}")
+            item.setToolTip(in_gui_words(result.error))
             item.setForeground(Qt.GlobalColor.red)
             return
         values = [
@@ -242,7 +283,7 @@ class ExportDialog(QDialog):
         self.status.setText(f"{len(results) - failed} exported, {failed} failed." if failed else f"{len(results)} exported.")
 
     def _failed(self, error: BaseException) -> None:
-        self.status.setText(str(error))
+        self.status.setText(in_gui_words(error))
 
     def _idle(self) -> None:
         self.export_button.setEnabled(True)

@@ -22,6 +22,11 @@ if TYPE_CHECKING:
     from explorer.core.zoo.registry import ModelSpec
 
 NAME_ROLE = Qt.ItemDataRole.UserRole + 1
+#: a family row's name without its count ("ResNet"): its text is "ResNet  (5)", or "ResNet  (2 of 5)" while searching
+FAMILY_ROLE = Qt.ItemDataRole.UserRole + 2
+#: the narrowest the Models panel gets: a model's name, the input shape field and the mode
+MINIMUM_WIDTH = 230
+_REJECTED_STYLE = "QLineEdit { border: 1px solid #c62828; color: #c62828; }"
 
 
 def shape_text(shape: Sequence[int]) -> str:
@@ -54,7 +59,12 @@ class Catalogue(QWidget):
 
         self.input_shape = QLineEdit(placeholderText="C×H×W, e.g. 3×224×224")
         self.input_shape.setToolTip("Input shape without the batch: C×H×W. Press Enter to re-analyse.")
-        self.input_shape.returnPressed.connect(lambda: self.inputShapeEdited.emit(self.input_shape.text()))
+        self.input_shape.returnPressed.connect(self._input_entered)
+        self.input_shape.textEdited.connect(lambda _text: self._mark_rejected(False))
+        # Wide enough for "3×1024×1024" whatever squeezes the dock (it showed "×224").
+        self.input_shape.setMinimumWidth(self.input_shape.fontMetrics().horizontalAdvance("3×1024×1024") + 16)
+        self._entered_input: str | None = None  # the shape typed last, until an analysis succeeds or fails
+        self.input_rejected = False
         self.mode = QComboBox()
         self.mode.addItems(["eval", "train"])
         self.mode.setToolTip("train mode shows what only runs in training, e.g. GoogLeNet's auxiliary heads")
@@ -63,6 +73,7 @@ class Catalogue(QWidget):
         self.open_file.setToolTip("Load your own model: a .py file with a factory that returns an nn.Module")
         self.open_file.clicked.connect(self.openModelFileRequested)
         self.message = QLabel(wordWrap=True)
+        self.message.setMinimumWidth(120)  # wraps instead of widening the dock
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.message.hide()
 
@@ -70,6 +81,9 @@ class Catalogue(QWidget):
         shape_row.addWidget(QLabel("Input"))
         shape_row.addWidget(self.input_shape, 1)
         shape_row.addWidget(self.mode)
+        # The dock never squeezes below a readable list (issue 13: names cut, "×224" in the Input field).
+        self.setMinimumWidth(MINIMUM_WIDTH)
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # "ResNet-50 v1…(2016)" keeps its year
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.search)
@@ -94,10 +108,11 @@ class Catalogue(QWidget):
                 self._model.appendRow(family)
             family.appendRow(self._item(spec))
         for family in families.values():
-            family.setText(f"{family.text()}  ({family.rowCount()})")
+            family.setData(family.text(), FAMILY_ROLE)
             if family.text().startswith(("More", "User")):
                 continue
             self.tree.expand(self._proxy.mapFromSource(family.index()))
+        self._update_counts()
 
     def show_loading(self, text: str) -> None:
         """Before the catalogue has arrived (start-up): one grey line in the list says what is loading,
@@ -121,9 +136,11 @@ class Catalogue(QWidget):
         if not matches:
             family.setSelectable(False)
             family.setToolTip("User")
+            family.setData("User", FAMILY_ROLE)
             self._model.appendRow(family)
         if not self._find(spec.name).isValid():
             family.appendRow(self._item(spec))
+        self._update_counts()
         self.tree.expand(self._proxy.mapFromSource(family.index()))
         self.select(spec.name, emit=False)
 
@@ -163,7 +180,19 @@ class Catalogue(QWidget):
         return True
 
     def set_input_shape(self, shape: Sequence[int]) -> None:
+        """The shape analysed; a rejected shape the user typed stays instead, red, for editing."""
+        if self.input_rejected:
+            return
         self.input_shape.setText(shape_text(shape))
+
+    def _input_entered(self) -> None:
+        self._entered_input = self.input_shape.text()
+        self._mark_rejected(False)
+        self.inputShapeEdited.emit(self._entered_input)
+
+    def _mark_rejected(self, rejected: bool) -> None:
+        self.input_rejected = rejected
+        self.input_shape.setStyleSheet(_REJECTED_STYLE if rejected else "")
 
     def set_mode(self, mode: str) -> None:
         self.mode.blockSignals(True)
@@ -171,10 +200,23 @@ class Catalogue(QWidget):
         self.mode.blockSignals(False)
 
     def show_message(self, text: str, *, error: bool = True) -> None:
-        """An inline message under the input shape (errors stay until the next success)."""
+        """An inline message under the input shape (errors stay until the next success).
+
+        An error that answers a shape typed into the Input field keeps that text there, red, with the
+        message, until it is edited or an analysis succeeds (``set_input_shape`` then leaves it).
+        """
+        from explorer.gui.messages import in_gui_words
+
+        entered, self._entered_input = self._entered_input, None
         if not text:
+            self._mark_rejected(False)
             self.message.hide()
             return
+        text = in_gui_words(text)
+        if error and entered is not None:
+            self.input_shape.setText(entered)
+            self._mark_rejected(True)
+            self.input_shape.setToolTip(text)
         colour = "#c62828" if error else self.palette().color(self.foregroundRole()).name()
         self.message.setStyleSheet(f"color: {colour};")
         self.message.setText(text)
@@ -188,8 +230,22 @@ class Catalogue(QWidget):
         self._proxy.setFilterFixedString(text)
         if text:
             self.tree.expandAll()
+        self._update_counts()
+
+    def _update_counts(self) -> None:
+        """Each family's count: its models, or while searching how many of them match."""
+        searching = bool(self._proxy.filterRegularExpression().pattern())
+        for row in range(self._model.rowCount()):
+            family = self._model.item(row)
+            total = family.rowCount()
+            shown_family = self._proxy.mapFromSource(family.index())  # invalid: no model of it matches
+            shown = self._proxy.rowCount(shown_family) if shown_family.isValid() else 0
+            count = f"{shown} of {total}" if searching and shown != total else f"{total}"
+            family.setText(f"{family.data(FAMILY_ROLE) or family.text()}  ({count})")
 
     def _current_changed(self, current: QModelIndex, previous: QModelIndex) -> None:
         name = current.data(NAME_ROLE)
         if name:
+            self._entered_input = None  # a model picked: an error now is about the model, not a typed shape
+            self._mark_rejected(False)
             self.modelChosen.emit(name)

@@ -18,7 +18,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt, Signal
 from PySide6.QtGui import QColor, QPalette, QResizeEvent
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QToolTip, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGridLayout, QLabel, QSizePolicy, QToolTip, QVBoxLayout, QWidget
 
 # The core (and torch under it) is imported where a summary is shown, never at import: the window
 # must appear before torch has loaded (tests/gui/test_startup.py).
@@ -42,6 +42,18 @@ def _human_bytes(value: int) -> str:
     from explorer.core.stats import human_bytes  # loaded with the summary being shown
 
     return human_bytes(value)
+
+
+def count_text(value: float) -> str:
+    """A total in the unit that shows it, four significant digits: ``1.814 G``, ``416.5 k``, ``61``.
+
+    The status bar's MACs were ``0.000 G`` for LeNet-5 in a fixed G.
+    """
+    magnitude = abs(value)
+    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if magnitude >= factor:
+            return f"{value / factor:.4g} {prefix}"
+    return f"{value:,.0f}"
 
 
 def compact_bytes(value: float) -> str:
@@ -215,11 +227,17 @@ class ChartsView(QWidget):
         self.graphics.scene().sigMouseMoved.connect(self._mouse_moved)
         self.graphics.scene().sigMouseClicked.connect(self._mouse_clicked)
 
-        header = QHBoxLayout()
+        # The title, and the read-out beside it, or under it when the view is too narrow for both.
+        self.title_label.setWordWrap(True)
+        self.title_label.setMinimumWidth(0)
+        self.title_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        header = self._header = QGridLayout()
         header.setContentsMargins(6, 4, 6, 0)
-        header.addWidget(self.title_label)
-        header.addSpacing(16)
-        header.addWidget(self.info_label, 1)
+        header.setHorizontalSpacing(16)
+        header.setVerticalSpacing(0)
+        header.addWidget(self.title_label, 0, 0)
+        header.addWidget(self.info_label, 0, 1)
+        self._readout_below = False
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
@@ -409,19 +427,21 @@ class ChartsView(QWidget):
         from explorer.core.report import shape_text  # loaded with the summary
 
         t = summary.totals
-        self.title_label.setText(
-            f"<b>{html.escape(summary.title)}</b> &nbsp;·&nbsp; input {shape_text(summary.input_shape)}"
-            f" &nbsp;·&nbsp; {len(summary.layers):,} layers &nbsp;·&nbsp; params {compact(t.params)}"
-            f" &nbsp;·&nbsp; MACs {compact(t.macs)} ({html.escape(summary.convention)})"
-            f" &nbsp;·&nbsp; activations {compact_bytes(t.activation_bytes)}"
-        )
+        parts = (
+            f"<b>{html.escape(summary.title)}</b>", f"input {shape_text(summary.input_shape)}",
+            f"{len(summary.layers):,} layers", f"params {compact(t.params)}",
+            f"MACs {compact(t.macs)} ({html.escape(summary.convention)})", f"activations {compact_bytes(t.activation_bytes)}",
+        )  # fmt: skip
+        # Each part unbroken; a narrow view wraps the line between parts, after a "·".
+        self.title_label.setText(" &nbsp;· ".join(part.replace(" ", "&nbsp;") for part in parts))
+        self._arrange_header()
 
     HINT = "hover a bar for its value · click to select · wheel to zoom · double-click to reset"
 
     def _show_info(self, text: str | None = None) -> None:
         """The hover read-out, or (when nothing is hovered and there is room) how to use the charts."""
         if text is None:
-            room = self.width() - self.title_label.sizeHint().width() - 40
+            room = self.width() - 12 if self._readout_below else self.width() - self.title_label.minimumWidth() - 40
             if self.info_label.fontMetrics().horizontalAdvance(self.HINT) > room:
                 text = ""
             else:
@@ -429,8 +449,30 @@ class ChartsView(QWidget):
                 text = f"<span style='color:{muted}'>{self.HINT}</span>"
         self.info_label.setText(text)
 
+    #: the read-out's width when it shares the title's line: room for a layer name and its value
+    READOUT_ROOM = 380
+
+    def _arrange_header(self) -> None:
+        """Read-out beside the title when both fit on one line, else under it (full width)."""
+        title_width = self._text_width(self.title_label.text())
+        below = title_width + 16 + self.READOUT_ROOM > self.width() - 12
+        header = self._header
+        if below != self._readout_below or header.indexOf(self.info_label) < 0:
+            header.removeWidget(self.info_label)
+            if below:
+                header.addWidget(self.info_label, 1, 0, 1, 2)
+                self.info_label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+            else:
+                header.addWidget(self.info_label, 0, 1)
+                self.info_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self._readout_below = below
+        header.setColumnStretch(0, 1 if below else 0)
+        header.setColumnStretch(1, 0 if below else 1)
+        self.title_label.setMinimumWidth(0 if below else title_width)
+
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
+        self._arrange_header()
         if self._hover is None:
             self._show_info()
 
@@ -513,18 +555,40 @@ class ChartsView(QWidget):
         )
 
     def _readout(self, metric: str, row: int) -> str:
-        """The one-line version of the tooltip, for the header."""
+        """The one-line version of the tooltip, for the header: as much of it as the header shows whole.
+
+        It was cut off at the right in a narrow window; the parts drop from the end (the running
+        share, then the type, then the share), the layer and its value stay.
+        """
         assert self.summary is not None
         layer = self.summary.layers[row]
         panel = self.panels[metric]
         value = int(self._values[metric][row])
         total = getattr(self.summary.totals, metric)
         share = f" ({100 * value / total:.1f} %)" if total else ""
-        return (
-            f"<b>#{row + 1} {html.escape(layer.name)}</b> {html.escape(layer.type)} &nbsp;·&nbsp; "
-            f"{panel.metric.label} {panel.metric.exact(value)}{share} &nbsp;·&nbsp; "
-            f"cumulative {self._shares[metric][row]:.1f} %"
+        name, kind = f"<b>#{row + 1} {html.escape(layer.name)}</b>", html.escape(layer.type)
+        number = f"{panel.metric.label} {panel.metric.exact(value)}"
+        cumulative = f"cumulative {self._shares[metric][row]:.1f} %"
+        sep = " &nbsp;·&nbsp; "
+        versions = (
+            f"{name} {kind}{sep}{number}{share}{sep}{cumulative}",
+            f"{name} {kind}{sep}{number}{share}",
+            f"{name}{sep}{number}{share}",
+            f"{name}{sep}{number}",
         )
+        self._header.activate()  # the label's width now, not before the last resize was laid out
+        room = self.info_label.width() if self.info_label.width() > 0 else self.width() - 12
+        return next((text for text in versions if self._text_width(text) <= room), versions[-1])
+
+    def _text_width(self, rich: str) -> int:
+        """The width a one-line rich text takes in the read-out (bold measured as bold)."""
+        from PySide6.QtGui import QTextDocument
+
+        document = QTextDocument()
+        document.setDefaultFont(self.info_label.font())
+        document.setDocumentMargin(0)
+        document.setHtml(f"<span style='white-space:nowrap'>{rich}</span>")
+        return int(document.idealWidth()) + 4
 
     def _mouse_moved(self, scene_pos: QPointF) -> None:
         hit = self._hit(scene_pos)

@@ -144,11 +144,17 @@ class CompareView(QWidget):
         self.stage_table.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Maximum)
         self.stage_caption = QLabel("Stages: runs of layers at one output resolution, paired by resolution", self)
         self.stage_caption.setStyleSheet("font-weight: 600")
+        self.stage_caption.setWordWrap(True)  # (it set a 470 px minimum on the central area)
 
         # Per-stage bars, A and B side by side: where each model keeps its compute and its weights.
         self.stage_charts = pg.GraphicsLayoutWidget(self)
         self.stage_charts.setMinimumHeight(160)
         self.stage_plots: dict[str, pg.PlotItem] = {}
+        self.stage_titles: dict[str, str] = {}
+        # Which colour is which model, one line above both charts (a legend inside a plot covered bars).
+        self.stage_legend = QLabel("", self)
+        self.stage_legend.setTextFormat(Qt.TextFormat.RichText)
+        self.stage_legend.setWordWrap(True)
         self.stage_bars: dict[str, tuple[pg.BarGraphItem, pg.BarGraphItem]] = {}
         for column, (key, title) in enumerate((("macs", "MACs per stage"), ("params", "params per stage"))):
             plot = self.stage_charts.addPlot(
@@ -168,6 +174,7 @@ class CompareView(QWidget):
                 pg.BarGraphItem(x=[], height=[], width=0.38, pen=None, brush=_ACCENTS[0]),
                 pg.BarGraphItem(x=[], height=[], width=0.38, pen=None, brush=_ACCENTS[1]),
             )
+            self.stage_titles[key] = title
             for item in bars:
                 plot.addItem(item)
             self.stage_plots[key] = plot
@@ -181,6 +188,7 @@ class CompareView(QWidget):
         layout.addWidget(self.paper_notes)
         layout.addWidget(self.stage_caption)
         layout.addWidget(self.stage_table)
+        layout.addWidget(self.stage_legend)
         layout.addWidget(self.stage_charts, 1)
         self._apply_theme()
         self._set_headers()
@@ -368,6 +376,12 @@ class CompareView(QWidget):
             table.setItem(row, table.columnCount() - 1, item)
 
     def _show_stage_charts(self, result: Comparison) -> None:
+        self.stage_legend.setText(
+            "per stage: &nbsp; " + " &nbsp; ".join(
+                f"<span style='color:{_ACCENTS[which]}'>■</span>&nbsp;{'AB'[which]}: {html.escape(summary.model)}"
+                for which, summary in enumerate((result.a, result.b))
+            )
+        )  # fmt: skip
         labels = [(i, pair.label) for i, pair in enumerate(result.pairs)]
         for key, plot in self.stage_plots.items():
             highest = 1
@@ -391,8 +405,8 @@ class CompareView(QWidget):
         self.stage_charts.setBackground(background)
         axis_pen = QColor(foreground)
         axis_pen.setAlphaF(0.55)
-        for plot in self.stage_plots.values():
-            plot.setTitle(plot.titleLabel.text, size="9pt", color=foreground.name())
+        for key, plot in self.stage_plots.items():
+            plot.setTitle(self.stage_titles[key], size="9pt", color=foreground.name())
             for side in ("left", "bottom"):
                 plot.getAxis(side).setPen(pg.mkPen(axis_pen))
                 plot.getAxis(side).setTextPen(pg.mkPen(foreground))

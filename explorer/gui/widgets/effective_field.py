@@ -94,7 +94,7 @@ class EffectiveFieldOverlay:
             contour.setData(np.ascontiguousarray(field_.gradient.T), level=share.threshold)
             contour.setPos(0.5, 0.5)
             contour.setVisible(True)
-        self.pane._set_status(self.describe(field_))
+        self.pane._set_status(self.describe(field_), result=True)  # read, not skimmed: the text colour
         self.pane.status.setToolTip(self.formulas(field_))
 
     @staticmethod

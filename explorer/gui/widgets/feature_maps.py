@@ -18,18 +18,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, QStringListModel, Qt, Signal
-from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QImage, QPen, QPixmap
+from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QFont, QImage, QPen, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QCompleter,
-    QFileDialog,
     QFrame,
     QGraphicsRectItem,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QScrollArea,
     QSizePolicy,
     QSplitter,
     QToolButton,
@@ -52,8 +51,30 @@ IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp);;All
 NORMALISE_MODES = (("per channel", "channel"), ("per layer", "layer"))
 
 
-def _grid_columns(count: int) -> int:
-    return max(1, math.ceil(math.sqrt(count)))
+#: the narrowest a pane gets beside another; narrower, the panes stack (top to bottom)
+PANE_MIN_WIDTH = 380
+#: the narrowest a branch's grid gets in a block's row; narrower, the branches wrap onto another row
+BRANCH_MIN_WIDTH = 150
+#: the caption strip of a saved grid
+CAPTION_BADGE = "untrained weights"
+
+
+def fit_columns(count: int, tile_hw: tuple[int, int], width: float, height: float) -> int:
+    """The number of mosaic columns that shows ``count`` tiles largest in a ``width``×``height`` area.
+
+    A square mosaic (√count columns) left tall empty bands in a wide pane, or wide ones in a narrow
+    column; the mosaic takes the shape of its place instead. Ties go to fewer columns.
+    """
+    if count <= 1 or width <= 0 or height <= 0:
+        return max(1, math.ceil(math.sqrt(max(count, 1))))
+    tile_h, tile_w = tile_hw[0] + PADDING, tile_hw[1] + PADDING
+    best, best_scale = 1, -1.0
+    for columns in range(1, count + 1):
+        rows = math.ceil(count / columns)
+        scale = min(width / (columns * tile_w), height / (rows * tile_h))
+        if scale > best_scale * (1 + 1e-9):
+            best, best_scale = columns, scale
+    return best
 
 
 def qimage_to_array(image: QImage) -> np.ndarray:
@@ -114,22 +135,54 @@ class ChannelGrid(pg.GraphicsLayoutWidget):
         self.columns = 1
         self.tile_hw = (1, 1)
         self.mosaic: np.ndarray | None = None
+        self._values: np.ndarray | None = None
+        # The grid takes the room its pane gives it; the mosaic is re-tiled to the room's shape.
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
     def show_channels(self, values: np.ndarray, channels: Sequence[int]) -> np.ndarray:
-        """Tile ``values[channels]`` (each in [0, 1]) with the core's ``tile_channels``."""
+        """Tile ``values[channels]`` (each in [0, 1]) with the core's ``tile_channels``, shaped to fit."""
+        self._values = values
+        self.channels = list(channels)
+        self.tile_hw = (int(values.shape[-2]), int(values.shape[-1])) if values.ndim == 3 else (1, 1)
+        return self._tile(self._fitting_columns())
+
+    def _fitting_columns(self) -> int:
+        if len(self.channels) > 1:
+            return fit_columns(len(self.channels), self.tile_hw, self.width(), self.height())
+        return 1
+
+    def _tile(self, columns: int) -> np.ndarray:
         from explorer.core.features import tile_channels
 
-        self.channels = list(channels)
-        self.columns = _grid_columns(len(self.channels))
-        self.tile_hw = (int(values.shape[-2]), int(values.shape[-1])) if values.ndim == 3 else (1, 1)
-        mosaic = np.asarray(tile_channels(values, self.channels, columns=self.columns, padding=PADDING), dtype=np.float32)
+        assert self._values is not None
+        self.columns = columns
+        mosaic = np.asarray(tile_channels(self._values, self.channels, columns=columns, padding=PADDING), dtype=np.float32)
         self.mosaic = mosaic
         self.image_item.setImage(mosaic, levels=(0.0, 1.0), autoLevels=False)
         self.box.autoRange(padding=0.01)
         return mosaic
 
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)  # (pyqtgraph calls this with None while it is being built)
+        if getattr(self, "_values", None) is not None and self.channels:
+            columns = self._fitting_columns()
+            if columns != self.columns:
+                self._tile(columns)
+            else:
+                self.box.autoRange(padding=0.01)
+
+    def filled_fraction(self) -> float:
+        """How much of the grid's area the mosaic covers on screen (1.0: all of it)."""
+        if self.mosaic is None or self.width() <= 0 or self.height() <= 0:
+            return 0.0
+        height, width = self.mosaic.shape[:2]
+        scale = min(self.width() / width, self.height() / height)
+        return (width * scale) * (height * scale) / (self.width() * self.height())
+
     def clear(self) -> None:
-        self.channels, self.mosaic = [], None
+        self.channels, self.mosaic, self._values = [], None, None
         self.image_item.clear()
 
     def channel_at(self, x: float, y: float) -> int | None:
@@ -169,7 +222,7 @@ class BranchGrid(QFrame):
         self.label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.label.setWordWrap(True)
         self.grid = ChannelGrid()
-        self.grid.setMinimumSize(120, 120)
+        self.grid.setMinimumSize(BRANCH_MIN_WIDTH - 12, 110)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.label)
@@ -214,14 +267,15 @@ class FeaturePane(QFrame):
         self.runner.error.connect(self._failed)
 
         # pickers
+        # Short minimums (the lists are wider when open): two panes fit side by side at 1280 px.
         self.model_box = QComboBox()
-        self.model_box.setMinimumContentsLength(14)
+        self.model_box.setMinimumContentsLength(9)
         self.weights_box = QComboBox()
-        self.weights_box.setMinimumContentsLength(18)
+        self.weights_box.setMinimumContentsLength(10)
         self.layer_box = QComboBox()
         self.layer_box.setEditable(True)
         self.layer_box.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-        self.layer_box.setMinimumContentsLength(16)
+        self.layer_box.setMinimumContentsLength(10)
         self.layer_box.setToolTip("A layer (layer1.0.conv1), or an Inception module / residual block (inception3a, layer1.0)")
         self._completion = QStringListModel(self)
         completer = QCompleter(self._completion, self)
@@ -232,6 +286,8 @@ class FeaturePane(QFrame):
         self.remove_button.setToolTip("Remove this pane")
         self.remove_button.setVisible(removable)
         self.remove_button.clicked.connect(lambda: self.removeRequested.emit(self))
+        for box in (self.model_box, self.weights_box, self.layer_box):
+            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         pickers = QHBoxLayout()
         pickers.addWidget(self.model_box, 2)
         pickers.addWidget(self.weights_box, 3)
@@ -241,6 +297,7 @@ class FeaturePane(QFrame):
         # title, badge, controls
         self.title = QLabel("—")
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.title.setWordWrap(True)  # a long layer name wraps instead of widening the pane
         self.badge = QLabel("untrained weights")
         self.badge.setToolTip("Random initialisation: these maps show what an untrained network computes")
         self.badge.setStyleSheet("QLabel { background: #c62828; color: white; border-radius: 4px; padding: 1px 6px; font-weight: bold; }")
@@ -253,12 +310,13 @@ class FeaturePane(QFrame):
         for text, mode in NORMALISE_MODES:
             self.normalise_box.addItem(f"normalise {text}", mode)
         self.normalise_box.setToolTip("Scale each channel to its own range, or every channel to the layer's range")
-        self.sort_box = QCheckBox("sort by strength")
-        self.sort_box.setToolTip("Strongest channels (by mean activation) first")
+        self.sort_box = QCheckBox("sort")
+        self.sort_box.setToolTip("Sort by strength: the strongest channels (by mean activation) first")
         self.prev_button = QToolButton(text="◀")
         self.next_button = QToolButton(text="▶")
         self.page_label = QLabel("")
         self.save_button = QPushButton("Save PNG…")
+        self.save_button.setToolTip("The grid as a PNG, with the model, the weights, the layer and the shape above it")
         controls = QHBoxLayout()
         controls.addWidget(self.normalise_box)
         controls.addWidget(self.sort_box)
@@ -273,29 +331,33 @@ class FeaturePane(QFrame):
 
         # the channel grid, or the branches of a block
         self.grid = ChannelGrid()
-        self.grid.setMinimumHeight(200)
+        self.grid.setMinimumHeight(120)  # leaves the channel's large view room at 1024×700
         self.grid.channelClicked.connect(self.open_channel)
+        # A block's branches in rows that wrap to the pane's width; no scroll area of their own (the
+        # page scrolls, once, when the window is too small), each grid filling its cell.
         self.branch_host = QWidget()
-        self.branch_row = QHBoxLayout(self.branch_host)
+        self.branch_row = QGridLayout(self.branch_host)
         self.branch_row.setContentsMargins(0, 0, 0, 0)
+        self.branch_row.setSpacing(4)
+        self.branch_columns = 1
         self.branch_summary = QLabel("")
         self.branch_summary.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        branches = QWidget()
-        branch_layout = QVBoxLayout(branches)
+        self.branch_summary.setWordWrap(True)
+        self.branch_area = QWidget()
+        branch_layout = QVBoxLayout(self.branch_area)
         branch_layout.setContentsMargins(0, 0, 0, 0)
         branch_layout.addWidget(self.branch_host, 1)
         branch_layout.addWidget(self.branch_summary)
-        self.branch_area = QScrollArea()
-        self.branch_area.setWidgetResizable(True)
-        self.branch_area.setWidget(branches)
         self.branch_area.setVisible(False)
 
         # the large view of one channel: the channel, its histogram, the overlay on the input crop
         self.detail = pg.GraphicsLayoutWidget()
         self.detail.setBackground(None)
-        self.detail.setMinimumHeight(190)
-        self.detail_label = self.detail.addLabel("", row=0, col=0, colspan=3)
-        self.detail_box = self.detail.addViewBox(row=1, col=0, lockAspect=True, invertY=True, enableMenu=False)
+        # The channel's numbers above the large view, wrapped (pyqtgraph's label was cut at the right).
+        self.detail_label = QLabel("")
+        self.detail_label.setWordWrap(True)
+        self.detail_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.detail_box = self.detail.addViewBox(row=0, col=0, lockAspect=True, invertY=True, enableMenu=False)
         self.detail_box.setMouseEnabled(False, False)
         self.detail_image = ClickableImage()
         self.detail_image.setColorMap(pg.colormap.get(COLORMAP))
@@ -305,13 +367,13 @@ class FeaturePane(QFrame):
         self.detail_marker.setVisible(False)
         self.detail_box.addItem(self.detail_marker)
         self.detail_image.clicked.connect(lambda x, y: self.select_position(int(y), int(x)))
-        self.histogram = self.detail.addPlot(row=1, col=1)
+        self.histogram = self.detail.addPlot(row=0, col=1)
         self.histogram.setMouseEnabled(False, False)
         self.histogram.setMenuEnabled(False)
         self.histogram.hideButtons()
         self.histogram.setLabel("bottom", "activation")
         self.histogram_curve = self.histogram.plot([0, 1], [0], stepMode="center", fillLevel=0, brush=(70, 130, 180, 160), pen="#4682b4")
-        self.crop_box = self.detail.addViewBox(row=1, col=2, lockAspect=True, invertY=True, enableMenu=False)
+        self.crop_box = self.detail.addViewBox(row=0, col=2, lockAspect=True, invertY=True, enableMenu=False)
         self.crop_box.setMouseEnabled(False, False)
         self.crop_image = pg.ImageItem(axisOrder="row-major")
         self.overlay_image = pg.ImageItem(axisOrder="row-major")
@@ -326,7 +388,17 @@ class FeaturePane(QFrame):
         self.rf_item.setPen(pen)
         self.rf_item.setVisible(False)
         self.crop_box.addItem(self.rf_item)
-        self.detail.ci.layout.setColumnStretchFactor(1, 1)
+        # The channel and the crop are what one reads: they get two shares each, the histogram one.
+        for column, stretch in ((0, 2), (1, 1), (2, 2)):
+            self.detail.ci.layout.setColumnStretchFactor(column, stretch)
+        self.detail.setMinimumHeight(170)
+        self.detail_panel = QWidget()
+        detail_layout = QVBoxLayout(self.detail_panel)
+        detail_layout.setContentsMargins(0, 0, 0, 0)
+        detail_layout.setSpacing(2)
+        detail_layout.addWidget(self.detail_label)
+        detail_layout.addWidget(self.detail, 1)
+        self.detail_panel.setVisible(False)
         self.detail.setVisible(False)
 
         splitter = QSplitter(Qt.Orientation.Vertical)
@@ -336,10 +408,11 @@ class FeaturePane(QFrame):
         host_layout.addWidget(self.grid, 1)
         host_layout.addWidget(self.branch_area, 1)
         splitter.addWidget(host)
-        splitter.addWidget(self.detail)
+        splitter.addWidget(self.detail_panel)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
         splitter.setChildrenCollapsible(False)
+        self.detail_splitter = splitter
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
@@ -469,20 +542,25 @@ class FeaturePane(QFrame):
         self.crop_box.autoRange(padding=0.02)
         self.detail_label.setText(
             f"channel {channel} · min {stats.min:.3g} · max {stats.max:.3g} · mean {stats.mean:.3g} · "
-            f"{100 * stats.zero_fraction:.0f} % zero — click a position to see its receptive field",
-            size="9pt",
+            f"{100 * stats.zero_fraction:.0f} % zero — click a position to see its receptive field"
         )
         self.rf_box = None
         self.rf_item.setVisible(False)
         self.detail_marker.setVisible(False)
         self.effective_field.clear()  # issue 14
+        opening = not self.detail_panel.isVisible()
+        self.detail_panel.setVisible(True)
         self.detail.setVisible(True)
+        if opening:  # the large view gets the larger share: the crop is what one reads
+            total = sum(self.detail_splitter.sizes()) or self.height()
+            self.detail_splitter.setSizes([total * 2 // 5, total - total * 2 // 5])
 
     def close_channel(self) -> None:
         self.selected_channel = None
         self.rf_box = None
         self.effective_field.clear()  # issue 14
         self.detail.setVisible(False)
+        self.detail_panel.setVisible(False)
 
     def select_position(self, row: int, col: int) -> tuple[int, int, int, int] | None:
         """Highlight the receptive field of activation ``(row, col)`` on the input crop."""
@@ -510,8 +588,25 @@ class FeaturePane(QFrame):
     def grid_image(self) -> np.ndarray | None:
         return self.grid.image_item.image
 
+    def caption(self) -> tuple[str, str, bool]:
+        """What a saved grid says above it: (model and layer, weights and shape, untrained?)."""
+        capture, activation = self.capture, self.activation
+        if capture is None or activation is None:
+            return ("", "", False)
+        shape = "×".join(str(d) for d in capture.activations[capture.shown or capture.layer].shape)
+        first = f"{capture.model} · {capture.layer}"
+        if capture.branch is not None:
+            first += f" ({capture.branch.kind} block)"
+        second = f"{capture.weights_label} · {shape} · {Path(capture.image).name}"
+        return (first, second, not capture.pretrained)
+
     def save_png(self, path: str | Path) -> bool:
-        """The current grid (or the branch grids) as a PNG, at screen resolution, written atomically."""
+        """The current grid (or the branch grids) as a PNG under its caption, written atomically.
+
+        The caption names the model, the layer, the weights (with the red "untrained weights" badge
+        when they are not pretrained) and the shape, as the pane's title does; it is also the PNG's
+        ``Description`` text.
+        """
         from explorer.core.errors import ExplorerError
         from explorer.core.paths import atomic_write
 
@@ -524,9 +619,7 @@ class FeaturePane(QFrame):
         return True
 
     def _render_png(self, path: str | Path) -> bool:
-        widget = self.branch_host if self.branch_area.isVisible() or self.branch_grids else self.grid
-        if self.branch_grids:
-            widget = self.branch_area.widget()
+        widget = self.branch_area if self.branch_grids else self.grid
         pixmap = widget.grab()
         if pixmap.isNull() or pixmap.width() < 2:  # never shown yet: render the mosaic itself
             mosaic = self.grid.mosaic
@@ -534,15 +627,22 @@ class FeaturePane(QFrame):
                 return False
             lut = pg.colormap.get(COLORMAP).getLookupTable(0.0, 1.0, 256, alpha=False)
             rgb = np.ascontiguousarray(lut[np.clip((mosaic * 255).astype(int), 0, 255)], dtype=np.uint8)
-            image = QImage(rgb.data, rgb.shape[1], rgb.shape[0], 3 * rgb.shape[1], QImage.Format.Format_RGB888).copy()
-            return image.save(str(path), "PNG")
-        return pixmap.save(str(path), "PNG")
+            grid = QImage(rgb.data, rgb.shape[1], rgb.shape[0], 3 * rgb.shape[1], QImage.Format.Format_RGB888).copy()
+        else:
+            grid = pixmap.toImage()
+        return captioned(grid, *self.caption(), font=self.font()).save(str(path), "PNG")
 
     # --- internals --------------------------------------------------------------------------
 
-    def _set_status(self, text: str, *, error: bool = False) -> None:
+    def _set_status(self, text: str, *, error: bool = False, result: bool = False) -> None:
+        """The line under the controls: grey for progress, red for an error, the text colour for a
+        ``result`` worth reading (the effective field's shares)."""
+        from explorer.gui.messages import in_gui_words
+
+        text = in_gui_words(text)
         self.status.setText(text)
-        self.status.setStyleSheet("QLabel { color: #c62828; }" if error else "QLabel { color: palette(placeholder-text); }")
+        colour = "#c62828" if error else "palette(text)" if result else "palette(placeholder-text)"
+        self.status.setStyleSheet(f"QLabel {{ color: {colour}; }}")
         if error:
             self.error = text
 
@@ -647,8 +747,8 @@ class FeaturePane(QFrame):
             grid = BranchGrid(title, node, activation, mode)
             grid.grid.channelClicked.connect(lambda channel, a=activation: self._open_branch_channel(a, channel))
             self.branch_grids.append(grid)
-            self.branch_row.addWidget(grid, 1)
             counts.append(grid.channels)
+        self._arrange_branches(force=True)
         if capture.branch.kind == "inception":
             *branches, total = counts if len(counts) > 4 else (*counts, sum(counts))
             self.branch_summary.setText(" + ".join(str(c) for c in branches) + f" = {total} cat channels")
@@ -658,6 +758,30 @@ class FeaturePane(QFrame):
     def _open_branch_channel(self, activation: LayerActivation, channel: int) -> None:
         self.activation = activation
         self.open_channel(channel)
+
+    def _arrange_branches(self, *, force: bool = False) -> None:
+        """The branch grids in as many columns as the pane's width holds (all in one row when they fit)."""
+        count = len(self.branch_grids)
+        if not count:
+            return
+        room = max(self.width() - 16, BRANCH_MIN_WIDTH)
+        columns = max(1, min(count, room // BRANCH_MIN_WIDTH))
+        if columns == self.branch_columns and not force:
+            return
+        self.branch_columns = columns
+        for grid in self.branch_grids:
+            self.branch_row.removeWidget(grid)
+        for index, grid in enumerate(self.branch_grids):
+            self.branch_row.addWidget(grid, *divmod(index, columns))
+        rows = math.ceil(count / columns)
+        for column in range(self.branch_row.columnCount()):
+            self.branch_row.setColumnStretch(column, 1 if column < columns else 0)
+        for row in range(self.branch_row.rowCount()):
+            self.branch_row.setRowStretch(row, 1 if row < rows else 0)
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self._arrange_branches()
 
     def _clear_branches(self) -> None:
         for grid in self.branch_grids:
@@ -678,10 +802,51 @@ class FeaturePane(QFrame):
             self.next_button.setEnabled(self.page < self.page_count() - 1)
 
     def _save_dialog(self) -> None:
+        from explorer.gui import file_dialogs
+
         default = f"{self.model()}-{self.layer()}.png".replace(":", "_")
-        path, _ = QFileDialog.getSaveFileName(self, "Save feature maps", default, "PNG image (*.png)")
-        if path:
-            self.save_png(path)
+        path, _ = file_dialogs.save_file(self, "Save feature maps", "exports", default, "PNG image (*.png)")
+        if path and not self.save_png(path):
+            self._set_status(f"Could not save {path}.", error=True)
+
+
+def captioned(grid: QImage, first: str, second: str, untrained: bool, *, font: QFont) -> QImage:
+    """``grid`` under a two-line caption; ``untrained`` adds the red badge the panes show."""
+    from PySide6.QtGui import QFontMetrics, QPainter
+
+    bold = QFont(font)
+    bold.setBold(True)
+    metrics, bold_metrics = QFontMetrics(font), QFontMetrics(bold)
+    margin, line = 8, max(metrics.height(), bold_metrics.height())
+    badge_width = bold_metrics.horizontalAdvance(CAPTION_BADGE) + 12 if untrained else 0
+    text_width = max(bold_metrics.horizontalAdvance(first) + (badge_width + 10 if untrained else 0), metrics.horizontalAdvance(second))
+    width = max(grid.width(), text_width + 2 * margin)
+    strip = 2 * line + 3 * margin // 2
+    image = QImage(width, strip + grid.height(), QImage.Format.Format_RGB32)
+    image.fill(QColor("white"))
+    painter = QPainter(image)
+    try:
+        painter.setPen(QColor("#202020"))
+        painter.setFont(bold)
+        painter.drawText(margin, margin // 2 + bold_metrics.ascent(), first)
+        if untrained:
+            left = margin + bold_metrics.horizontalAdvance(first) + 10
+            badge = QRectF(left, margin // 2, badge_width, line)
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+            painter.setBrush(QColor("#c62828"))
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.drawRoundedRect(badge, 4, 4)
+            painter.setPen(QColor("white"))
+            painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, CAPTION_BADGE)
+        painter.setFont(font)
+        painter.setPen(QColor("#505050"))
+        painter.drawText(margin, margin // 2 + line + metrics.ascent(), second)
+        painter.drawImage((width - grid.width()) // 2, strip, grid)
+    finally:
+        painter.end()
+    description = f"{first} · {second}" + (f" · {CAPTION_BADGE}" if untrained else "")
+    image.setText("Description", description)
+    return image
 
 
 class FeatureMapsView(QWidget):
@@ -712,14 +877,14 @@ class FeatureMapsView(QWidget):
         toolbar.addWidget(self.open_button)
         toolbar.addWidget(self.add_button)
 
+        # Panes share the width; when each would be narrower than PANE_MIN_WIDTH they stack instead.
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setChildrenCollapsible(False)
         layout = QVBoxLayout(self)
         layout.addLayout(toolbar)
         layout.addWidget(self.splitter, 1)
 
-        self.add_pane()
-        self.add_pane()
+        self.add_pane()  # one pane; "Add pane" (or --compare) adds more, nothing appears unasked
         if image is not None:
             self.set_image(image)
 
@@ -744,6 +909,7 @@ class FeatureMapsView(QWidget):
         pane.layerChanged.connect(lambda name, p=pane: self.layerChanged.emit(p.model(), name))
         self.panes.append(pane)
         self.splitter.addWidget(pane)
+        self._arrange_panes(share=True)
         if self.image_path:
             pane.image_path = self.image_path
         if self._model_names:
@@ -762,6 +928,23 @@ class FeatureMapsView(QWidget):
         pane.names_runner.cancel()
         pane.setParent(None)
         pane.deleteLater()
+        self._arrange_panes(share=True)
+
+    def _arrange_panes(self, *, share: bool = False) -> None:
+        """Side by side while each pane gets PANE_MIN_WIDTH, else stacked; ``share``: equal sizes."""
+        count = len(self.panes)
+        wide = count <= 1 or self.width() >= count * PANE_MIN_WIDTH
+        orientation = Qt.Orientation.Horizontal if wide else Qt.Orientation.Vertical
+        if orientation != self.splitter.orientation():
+            self.splitter.setOrientation(orientation)
+            share = True
+        if share and count:
+            along = self.splitter.width() if wide else self.splitter.height()
+            self.splitter.setSizes([max(along // count, 1)] * count)
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self._arrange_panes()
 
     def follow_selection(self, model: str, name: str) -> bool:
         """The main window's graph selection: the first pane follows when it shows ``model``."""
@@ -786,7 +969,9 @@ class FeatureMapsView(QWidget):
         self.imageChanged.emit(self.image_path)
 
     def open_image(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open image", str(jobs.SAMPLE_IMAGES), IMAGE_FILTER)
+        from explorer.gui import file_dialogs
+
+        path = file_dialogs.open_file(self, "Open image", "images", IMAGE_FILTER, first=jobs.SAMPLE_IMAGES)
         if path:
             self.set_image(path)
 

@@ -6,10 +6,14 @@ import html
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from PySide6.QtGui import QTextOption
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
 if TYPE_CHECKING:
     from explorer.core.stats import LayerStats, ModelSummary, Totals
+
+#: the narrowest the Layer panel gets
+MINIMUM_WIDTH = 270
 
 _QUANTITY_ORDER = ("output size", "params", "MACs", "FLOPs", "memory", "receptive field")
 
@@ -64,6 +68,12 @@ class LayerPanel(QTextBrowser):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        # Room for the key column and a number beside it (issue 13: cramped at 1024×700); long
+        # formulas wrap, the panel never asks for more.
+        self.setMinimumWidth(MINIMUM_WIDTH)
+        self.setMinimumHeight(170)  # the splitter under it (Edit / Weights) never folds it to two lines
+        # Wrap between words only: a narrow panel broke numbers as "2,359,29 6".
+        self.setWordWrapMode(QTextOption.WrapMode.WordWrap)
         self.setOpenLinks(False)
         self.document().setDefaultStyleSheet(self.STYLE)
         self.show_placeholder()
@@ -71,14 +81,18 @@ class LayerPanel(QTextBrowser):
     def show_placeholder(self, text: str = "Select a layer in the graph, the table or the charts.") -> None:
         self.setHtml(f"<p><i>{html.escape(text)}</i></p>")
 
-    def show_layer(self, summary: ModelSummary, name: str) -> None:
-        """A node's panel; for a collapsed block (a module path), the block's totals."""
+    def show_layer(self, summary: ModelSummary, name: str, *, collapsed: bool | None = None) -> None:
+        """A node's panel; for a block (a module path), the block's totals.
+
+        ``collapsed``: whether the graph shows the block folded (its hint says how to open it) or
+        open (how to fold it); ``None`` when no graph says (the hint names both).
+        """
         if name in summary.graph:
             self.setHtml(self._layer_html(summary, summary.layer(name)))
         else:
             rows, totals = summary.block(name)
             if rows:
-                self.setHtml(self._block_html(summary, name, rows, totals))
+                self.setHtml(self._block_html(summary, name, rows, totals, collapsed=collapsed))
             else:
                 self.show_placeholder(f"{name} is not in this graph.")
 
@@ -128,7 +142,14 @@ class LayerPanel(QTextBrowser):
             ]
         return "".join(parts)
 
-    def _block_html(self, summary: ModelSummary, path: str, rows: Sequence[LayerStats], totals: Totals) -> str:
+    def _block_html(
+        self, summary: ModelSummary, path: str, rows: Sequence[LayerStats], totals: Totals, *, collapsed: bool | None
+    ) -> str:
+        hint = {
+            True: "double-click it in the graph to expand it",
+            False: "expanded in the graph: double-click its frame to fold it",
+            None: "double-click it in the graph to expand it, its frame to fold it",
+        }[collapsed]
         first, last = rows[0], rows[-1]
         kinds: dict[str, int] = {}
         for row in rows:
@@ -137,7 +158,7 @@ class LayerPanel(QTextBrowser):
         return "".join(
             [
                 f"<h2>{html.escape(path)}</h2>",
-                f"<p class='sub'>block of {len(rows)} layers (double-click in the graph to expand)</p>",
+                f"<p class='sub'>block of {len(rows)} layers ({hint})</p>",
                 "<table>"
                 + _rows(
                     [

@@ -28,7 +28,6 @@ from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
-    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -55,7 +54,7 @@ FILTER_ROLE = Qt.ItemDataRole.UserRole + 1
 #: The layer name of the row, on every column.
 NAME_ROLE = Qt.ItemDataRole.UserRole + 2
 
-#: Export suffix → the renderer of ``explorer.core.report`` that writes it.
+#: Export suffix → the renderer of ``explorer.core.report`` that writes it (called with ``layers=`` the rows shown).
 EXPORT_FORMATS: dict[str, str] = {
     ".csv": "render_csv",
     ".md": "render_markdown",
@@ -153,6 +152,10 @@ class LayerTableModel(QAbstractTableModel):
             self._cum_macs = cumulative(r.macs for r in self._layers)
         self._row_of = {r.name: i for i, r in enumerate(self._layers)}
         self.endResetModel()
+
+    @property
+    def layers(self) -> tuple[LayerStats, ...]:
+        return self._layers
 
     def row_of(self, name: str) -> int | None:
         return self._row_of.get(name)
@@ -324,6 +327,9 @@ class LayerTable(QWidget):
         self._fit_columns()
         self._update_actions()
         self._update_count()
+        # A new model starts at its first row and column (Qt keeps the old scroll offsets otherwise).
+        self.view.scrollToTop()
+        self.view.horizontalScrollBar().setValue(0)
 
     def select(self, name: str | None) -> bool:
         """Select and scroll to the row of layer ``name`` (or the rows of block ``name``), silently.
@@ -366,8 +372,16 @@ class LayerTable(QWidget):
             self._syncing = False
         self._update_count()
 
+    def shown_layers(self) -> list[LayerStats]:
+        """The rows the table shows now: the filter applied, in the current sort order."""
+        rows = (self.proxy.mapToSource(self.proxy.index(row, 0)).row() for row in range(self.proxy.rowCount()))
+        return [self.model.layers[row] for row in rows]
+
     def export(self, path: str | Path) -> Path:
-        """Write the whole table (every layer, unfiltered) as CSV or Markdown, chosen by the suffix."""
+        """Write the rows shown (filter and sort applied) as CSV or Markdown, chosen by the suffix.
+
+        Unfiltered, the file is exactly the CLI's ``summary --format csv|markdown``.
+        """
         path = Path(path)
         if self.summary is None:
             raise ValueError("There is no model to export.")
@@ -376,11 +390,14 @@ class LayerTable(QWidget):
             raise ValueError(f"Unknown export format {path.suffix!r}: use .csv or .md.")
         from explorer.core import report
 
-        render: Callable[[ModelSummary], str] = getattr(report, renderer)
+        render: Callable[..., str] = getattr(report, renderer)
         from explorer.core.paths import atomic_write
 
+        shown = self.shown_layers()
+        whole = len(shown) == self.model.rowCount() and self.proxy.sortColumn() < 0
+        layers = None if whole else shown
         with atomic_write(path) as staged:  # a failure leaves the old file, or none
-            staged.write_text(render(self.summary), encoding="utf-8")
+            staged.write_text(render(self.summary, layers=layers), encoding="utf-8")
         return path
 
     def copy_selection(self) -> str:
@@ -472,9 +489,11 @@ class LayerTable(QWidget):
     def _export_dialog(self, suffix: str) -> Path | None:
         if self.summary is None:
             return None
+        from explorer.gui import file_dialogs
+
         kind = "CSV" if suffix == ".csv" else "Markdown"
-        path, _ = QFileDialog.getSaveFileName(
-            self, f"Export layer table as {kind}", f"{self.summary.model}{suffix}", f"{kind} (*{suffix})"
+        path, _ = file_dialogs.save_file(
+            self, f"Export layer table as {kind}", "exports", f"{self.summary.model}{suffix}", f"{kind} (*{suffix})"
         )
         if not path:
             return None

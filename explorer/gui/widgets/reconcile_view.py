@@ -44,6 +44,7 @@ class ReconcileView(QWidget):
         self.convention = CONVENTION_NAMES[0]
         self.title = QLabel(self)
         self.title.setTextFormat(Qt.TextFormat.RichText)
+        self.title.setWordWrap(True)  # a long title wraps rather than set the window's minimum width
         self.intro = QLabel(INTRO, self)
         self.intro.setWordWrap(True)
         self.table = QTableWidget(0, 0, self)  # its columns come with the first reconciliation

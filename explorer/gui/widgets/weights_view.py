@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from explorer.gui import jobs
@@ -30,16 +31,21 @@ class WeightsView(QWidget):
         self.title = QLabel("")
         self.title.setWordWrap(True)
         self.histogram = pg.PlotWidget(background=None)
-        self.histogram.setMinimumHeight(150)
+        self.histogram.setMinimumHeight(130)
         self.histogram.setLabel("bottom", "weight value")
         self.histogram.setLabel("left", "count")
-        self.histogram.addLegend(offset=(-5, 5))
         self.histogram.setMouseEnabled(False, False)
+        # Room for the axis label under the tick labels (it was cut at the bottom).
+        self.histogram.getAxis("bottom").setHeight(self.fontMetrics().height() * 2 + 12)
+        # The legend is a line above the plot, never over the bars (pyqtgraph's sat on them).
+        self.legend = QLabel("")
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
+        self.legend.setWordWrap(True)
         self.filters_title = QLabel("")
         self.filters_title.setWordWrap(True)  # (unwrapped, its one line set the Layer dock's minimum at ~500 px)
         self.filters = pg.GraphicsLayoutWidget()
         self.filters.setBackground(None)
-        self.filters.setMinimumHeight(180)
+        self.filters.setMinimumHeight(120)
         box = self.filters.addViewBox(lockAspect=True, invertY=True, enableMenu=False)
         box.setMouseEnabled(False, False)
         self.filter_item = pg.ImageItem(axisOrder="row-major")
@@ -48,6 +54,7 @@ class WeightsView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.title)
+        layout.addWidget(self.legend)
         layout.addWidget(self.histogram, 1)
         layout.addWidget(self.filters_title)
         layout.addWidget(self.filters, 1)
@@ -60,6 +67,7 @@ class WeightsView(QWidget):
         self.weights = None
         self.histogram.clear()
         self.histogram.setVisible(False)
+        self.legend.setVisible(False)
         self.filters.setVisible(False)
         self.filters_title.setVisible(False)
         self._message(text)
@@ -91,11 +99,17 @@ class WeightsView(QWidget):
             weights.edges, weights.counts, stepMode="center", pen=TRAINED_PEN, fillLevel=0,
             brush=(30, 136, 229, 60), name=label,
         )  # fmt: skip
+        entries = [(TRAINED_PEN, label)]
         if weights.untrained_counts is not None:
             self.histogram.plot(
                 weights.edges, weights.untrained_counts, stepMode="center", pen=UNTRAINED_PEN,
                 name="untrained (initialisation)",
             )  # fmt: skip
+            entries.append((UNTRAINED_PEN, "untrained (initialisation)"))
+        self.legend.setText(
+            " &nbsp; ".join(f"<span style='color:{pen.color().name()}'>▬</span>&nbsp;{text}" for pen, text in entries)
+        )
+        self.legend.setVisible(True)
         shape = "×".join(str(d) for d in values.shape)
         mean, std, low, high = weights.moments
         self._message(

@@ -113,6 +113,7 @@ class GraphView(QGraphicsView):
     """The layer graph: nodes coloured by kind, deep networks folded into stages and blocks."""
 
     nodeSelected = Signal(str)  # a graph node's name, or a collapsed group's path (module path or range)
+    foldingChanged = Signal()  # a block was opened or folded (the layer panel's hint follows)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -347,6 +348,7 @@ class GraphView(QGraphicsView):
             grabbed = self.mapToScene(point.toPoint()) - before.topLeft()
         self._collapsed = paths
         self._rebuild(keep=old_view)
+        self.foldingChanged.emit()
         after = self._anchor_rect(anchor)
         if before is None or after is None:
             return
