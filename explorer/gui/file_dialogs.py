@@ -19,6 +19,7 @@ _STARTS = {
     "weights": QStandardPaths.StandardLocation.DownloadLocation,
     "models": QStandardPaths.StandardLocation.DocumentsLocation,
     "exports": QStandardPaths.StandardLocation.DocumentsLocation,
+    "edits": QStandardPaths.StandardLocation.DocumentsLocation,
 }
 _KEY = "dialogs/folder/{}"
 _settings: QSettings | None = None

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence, QUndoCommand, QUndoStack
-from PySide6.QtWidgets import QFileDialog, QMenu, QMenuBar, QSplitter, QTabWidget
+from PySide6.QtWidgets import QMenu, QMenuBar, QSplitter, QTabWidget
 
+from explorer.gui import file_dialogs
 from explorer.gui.messages import in_gui_words
 from explorer.gui.widgets.edit_panel import EditPanel
 from explorer.gui.widgets.lessons import LessonsPage
@@ -524,7 +525,7 @@ class WhatIfFeature(QObject):
             self._failed("There are no edits to save.")
             return
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(self.window, "Save edits", f"{session.model}-edits.json", "Edit files (*.json)")
+            path, _ = file_dialogs.save_file(self.window, "Save edits", "edits", f"{session.model}-edits.json", "Edit files (*.json)")
             if not path:
                 return
         from explorer.core.edits import EditFile
@@ -540,7 +541,7 @@ class WhatIfFeature(QObject):
 
     def open_edits(self, path: str | None = None) -> None:
         if path is None:
-            path, _ = QFileDialog.getOpenFileName(self.window, "Open edits", "", "Edit files (*.json);;All files (*)")
+            path = file_dialogs.open_file(self.window, "Open edits", "edits", "Edit files (*.json);;All files (*)")
             if not path:
                 return
         from explorer.core.edits import EditFile
@@ -561,7 +562,7 @@ class WhatIfFeature(QObject):
 
     def export(self, folder: str | None = None) -> None:
         if folder is None:
-            folder = QFileDialog.getExistingDirectory(self.window, "Export the edited model to ONNX", self.export_folder or "")
+            folder = file_dialogs.choose_folder(self.window, "Export the edited model to ONNX", "exports", self.export_folder or "")
             if not folder:
                 return
         self.export_folder = folder

@@ -15,7 +15,6 @@ from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QFont, QImage, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
-    QFileDialog,
     QFrame,
     QGridLayout,
     QHBoxLayout,
@@ -29,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.gui import jobs
+from explorer.gui import file_dialogs, jobs
 from explorer.gui.messages import in_gui_words
 from explorer.gui.widgets.untrained_badge import BADGE_COLOUR, BADGE_TEXT, show_untrained, untrained_badge
 from explorer.gui.workers import TaskRunner
@@ -279,7 +278,7 @@ class ClassifierView(QWidget):
         self.reclassify()
 
     def load_weights_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load weights", "", "Weights (*.pth *.pt *.safetensors)")
+        path = file_dialogs.open_file(self, "Load weights", "weights", "Weights (*.pth *.pt *.safetensors)")
         if path:
             self.use_weights_file(path)
 
@@ -290,7 +289,7 @@ class ClassifierView(QWidget):
     # --- images ----------------------------------------------------------------------------------
 
     def open_images(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(self, "Open images", "", IMAGE_FILTER)
+        paths = file_dialogs.open_files(self, "Open images", "images", IMAGE_FILTER)
         if paths:
             self.add_images(paths)
 

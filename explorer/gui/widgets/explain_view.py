@@ -22,7 +22,6 @@ from PySide6.QtGui import QBrush, QColor, QDragEnterEvent, QDropEvent, QImage, Q
 from PySide6.QtWidgets import (
     QComboBox,
     QCompleter,
-    QFileDialog,
     QFrame,
     QGraphicsPathItem,
     QGraphicsRectItem,
@@ -39,7 +38,7 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.core.explain_methods import LAYER_METHODS, METHODS
-from explorer.gui import explain_jobs, jobs
+from explorer.gui import explain_jobs, file_dialogs, jobs
 from explorer.gui.widgets.feature_maps import IMAGE_FILTER, qimage_to_array
 from explorer.gui.workers import TaskRunner
 
@@ -471,7 +470,7 @@ class ExplainPane(QFrame):
         if explanation is None:
             return
         default = f"{explanation.model}-{explanation.method}-{Path(explanation.image).stem}.png".replace(":", "_").replace("/", "_")
-        path, _ = QFileDialog.getSaveFileName(self, "Save the map", default, "PNG image (*.png)")
+        path, _ = file_dialogs.save_file(self, "Save the map", "exports", default, "PNG image (*.png)")
         if path:
             self.save_png(path)
 
@@ -575,7 +574,7 @@ class ExplainView(QWidget):
         self.imageChanged.emit(path)
 
     def open_image(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open image", str(jobs.SAMPLE_IMAGES), IMAGE_FILTER)
+        path = file_dialogs.open_file(self, "Open image", "images", IMAGE_FILTER, first=jobs.SAMPLE_IMAGES)
         if path:
             self.set_image(path)
 
