@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtGui import QImage
 
 from explorer.core.samples import sample_folder
+from explorer.core.usercode import is_user_reference  # noqa: F401  (the window asks jobs whether a name is a file)
 
 if TYPE_CHECKING:
     from explorer.core.reconcile import Reconciliation

@@ -75,6 +75,10 @@ RUNS_CODE_WARNING = (
 )
 
 
+#: Compare's B when the open model, its A, would repeat it
+_COMPARE_PARTNERS = ("resnet18", "vgg16")
+
+
 class MainWindow(QMainWindow):
     def __init__(self, settings: QSettings | None = None) -> None:
         super().__init__()
@@ -493,7 +497,7 @@ class MainWindow(QMainWindow):
             self.weights_view.runner.cancel()  # (a fetch of the old model's weights must not land now)
             self.weights_view.clear()
             self.whatif.edit_panel.show_layer(None, None)
-        if previous is None or previous.model != summary.model:
+        if (previous is None or previous.model != summary.model) and self.current_view() == "compare":
             self._compare_follows(summary.model)
         self.settings.setValue("model/name", summary.model)
         self.settings.setValue("model/mode", summary.mode)
@@ -604,12 +608,15 @@ class MainWindow(QMainWindow):
         self.compare_runner.submit(jobs.analyse_pair, first, second, self.convention)
 
     def _compare_follows(self, model: str) -> None:
-        """Compare's A side is the open model: analysed again now if Compare is on screen, else when opened."""
+        """Compare's A side is the open model; B stays, unless it would repeat A (then a classic partner).
+
+        Followed when Compare is on screen (at once) or opened (in ``_tab_changed``), not on every
+        switch, so a B the user chose survives models opened while Compare was hidden."""
         first, second = self._compare_pair
         if first == model:
             return
         if second == model:
-            second = first
+            second = next(name for name in _COMPARE_PARTNERS if name != model)
         self._compare_pair = (model, second)
         if self._specs:
             self.compare.set_model_names(list(self._specs), *self._compare_pair)
@@ -624,6 +631,8 @@ class MainWindow(QMainWindow):
         button = self.view_buttons.get({"lessons": "whatif", "reconcile": "compare"}.get(view, view))
         if button is not None:
             button.setChecked(True)
+        if view == "compare" and self.summary is not None:
+            self._compare_follows(self.summary.model)
         shown = self.compare.summaries()
         if view == "compare" and (shown is None or (shown[0].model, shown[1].model) != self._compare_pair):
             self.compare_models(*self._compare_pair)

@@ -111,7 +111,7 @@ def test_impossible_input_shows_an_inline_error_and_the_window_stays_usable(wind
     assert "Use a larger input shape (Input, in the Models panel)." in window.catalogue.message.text()
     assert "--" not in window.catalogue.message.text()  # the GUI's words, not the command line's
     assert window.summary.input_shape == (3, 227, 227)  # the last good analysis stays
-    assert window.catalogue.input_shape.text() == "3×227×227"
+    assert window.catalogue.input_shape.text() == "3x32x32"  # the rejected shape stays, to be edited
     window.catalogue.input_shape.setText("3x nonsense")
     qtbot.keyClick(window.catalogue.input_shape, Qt.Key.Key_Return)
     assert window.wait_idle()
