@@ -360,10 +360,16 @@ class MainWindow(QMainWindow):
 
     # --- settings ------------------------------------------------------------------------------
 
+    #: Room left for the window manager's frame (title bar, borders), which the window's size does
+    #: not include: a 1280×800 window on a 1280×800 screen under openbox lost its status bar below
+    #: the screen's edge.
+    _FRAME_ROOM = (8, 64)
+
     def _default_size(self) -> tuple[int, int]:
-        """1500×950, or the screen's available area when it is smaller."""
+        """1500×950, or the screen's available area less room for the frame when it is smaller."""
         screen = self.screen().availableGeometry()
-        return min(1500, screen.width()), min(950, screen.height())
+        room_w, room_h = self._FRAME_ROOM
+        return min(1500, screen.width() - room_w), min(950, screen.height() - room_h)
 
     @staticmethod
     def _fits_screen(size: object) -> bool:
