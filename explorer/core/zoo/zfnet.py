@@ -16,6 +16,26 @@ ZFNET_PAPER = Paper(
 )
 
 
+
+def _classifier(channels: int, *, num_classes: int, dropout: float) -> nn.Sequential:
+    """AlexNet's head on 6×6 maps of ``channels`` (both ZFNets keep it)."""
+    return nn.Sequential(
+        nn.Dropout(p=dropout),
+        nn.Linear(channels * 6 * 6, 4096),
+        nn.ReLU(inplace=True),
+        nn.Dropout(p=dropout),
+        nn.Linear(4096, 4096),
+        nn.ReLU(inplace=True),
+        nn.Linear(4096, num_classes),
+    )
+
+
+def _forward(net: nn.Module, x: Tensor) -> Tensor:
+    x = net.features(x)
+    x = net.avgpool(x)
+    return net.classifier(torch.flatten(x, 1))
+
+
 class ZFNet(nn.Module):
     """torchvision's ``AlexNet`` with conv1 7×7 stride 2 and conv3/4/5 widened to 512, 1024, 512.
 
@@ -44,21 +64,10 @@ class ZFNet(nn.Module):
         )
         # The smaller stride leaves 12×12 maps at 224×224 (AlexNet: 6×6); the pooling brings both to 6×6.
         self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
-        self.classifier = nn.Sequential(
-            nn.Dropout(p=dropout),
-            nn.Linear(512 * 6 * 6, 4096),
-            nn.ReLU(inplace=True),
-            nn.Dropout(p=dropout),
-            nn.Linear(4096, 4096),
-            nn.ReLU(inplace=True),
-            nn.Linear(4096, num_classes),
-        )
+        self.classifier = _classifier(512, num_classes=num_classes, dropout=dropout)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.features(x)
-        x = self.avgpool(x)
-        x = torch.flatten(x, 1)
-        return self.classifier(x)
+        return _forward(self, x)
 
 
 def zfnet(*, num_classes: int = 1000, dropout: float = 0.5) -> nn.Module:
@@ -115,21 +124,10 @@ class ZFNetPaper(nn.Module):
         )
         # The identity at 224×224 (6×6 → 6×6, no cost); other inputs are brought to 6×6 for the classifier.
         self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
-        self.classifier = nn.Sequential(
-            nn.Dropout(p=dropout),
-            nn.Linear(256 * 6 * 6, 4096),
-            nn.ReLU(inplace=True),
-            nn.Dropout(p=dropout),
-            nn.Linear(4096, 4096),
-            nn.ReLU(inplace=True),
-            nn.Linear(4096, num_classes),
-        )
+        self.classifier = _classifier(256, num_classes=num_classes, dropout=dropout)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.features(x)
-        x = self.avgpool(x)
-        x = torch.flatten(x, 1)
-        return self.classifier(x)
+        return _forward(self, x)
 
 
 def zfnet_paper(*, num_classes: int = 1000, dropout: float = 0.5) -> nn.Module:

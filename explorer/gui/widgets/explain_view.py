@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
 from explorer.core.explain_methods import LAYER_METHODS, METHODS
 from explorer.gui import explain_jobs, file_dialogs, jobs
 from explorer.gui.widgets.feature_maps import IMAGE_FILTER, qimage_to_array
+from explorer.gui.widgets.untrained_badge import BADGE_STYLE
 from explorer.gui.workers import TaskRunner
 
 if TYPE_CHECKING:
@@ -134,9 +135,7 @@ class ExplainPane(QFrame):
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.badge = QLabel(BADGE_TEXT)
         self.badge.setWordWrap(True)
-        self.badge.setStyleSheet(
-            "QLabel { background: #c62828; color: white; border-radius: 4px; padding: 1px 6px; font-weight: bold; }"
-        )
+        self.badge.setStyleSheet(BADGE_STYLE)
         self.badge.setVisible(False)
 
         self.opacity = QSlider(Qt.Orientation.Horizontal)

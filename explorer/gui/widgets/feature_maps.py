@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 
 from explorer.core.samples import DEFAULT_SAMPLE
 from explorer.gui import jobs
+from explorer.gui.widgets.untrained_badge import BADGE_COLOUR, BADGE_TEXT, untrained_badge
 from explorer.gui.workers import TaskRunner
 
 if TYPE_CHECKING:
@@ -55,8 +56,6 @@ NORMALISE_MODES = (("per channel", "channel"), ("per layer", "layer"))
 PANE_MIN_WIDTH = 380
 #: the narrowest a branch's grid gets in a block's row; narrower, the branches wrap onto another row
 BRANCH_MIN_WIDTH = 150
-#: the caption strip of a saved grid
-CAPTION_BADGE = "untrained weights"
 
 
 def fit_columns(count: int, tile_hw: tuple[int, int], width: float, height: float) -> int:
@@ -298,10 +297,8 @@ class FeaturePane(QFrame):
         self.title = QLabel("—")
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.title.setWordWrap(True)  # a long layer name wraps instead of widening the pane
-        self.badge = QLabel("untrained weights")
+        self.badge = untrained_badge()
         self.badge.setToolTip("Random initialisation: these maps show what an untrained network computes")
-        self.badge.setStyleSheet("QLabel { background: #c62828; color: white; border-radius: 4px; padding: 1px 6px; font-weight: bold; }")
-        self.badge.setVisible(False)
         title_row = QHBoxLayout()
         title_row.addWidget(self.title, 1)
         title_row.addWidget(self.badge)
@@ -818,7 +815,7 @@ def captioned(grid: QImage, first: str, second: str, untrained: bool, *, font: Q
     bold.setBold(True)
     metrics, bold_metrics = QFontMetrics(font), QFontMetrics(bold)
     margin, line = 8, max(metrics.height(), bold_metrics.height())
-    badge_width = bold_metrics.horizontalAdvance(CAPTION_BADGE) + 12 if untrained else 0
+    badge_width = bold_metrics.horizontalAdvance(BADGE_TEXT) + 12 if untrained else 0
     text_width = max(bold_metrics.horizontalAdvance(first) + (badge_width + 10 if untrained else 0), metrics.horizontalAdvance(second))
     width = max(grid.width(), text_width + 2 * margin)
     strip = 2 * line + 3 * margin // 2
@@ -833,18 +830,18 @@ def captioned(grid: QImage, first: str, second: str, untrained: bool, *, font: Q
             left = margin + bold_metrics.horizontalAdvance(first) + 10
             badge = QRectF(left, margin // 2, badge_width, line)
             painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-            painter.setBrush(QColor("#c62828"))
+            painter.setBrush(QColor(BADGE_COLOUR))
             painter.setPen(Qt.PenStyle.NoPen)
             painter.drawRoundedRect(badge, 4, 4)
             painter.setPen(QColor("white"))
-            painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, CAPTION_BADGE)
+            painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, BADGE_TEXT)
         painter.setFont(font)
         painter.setPen(QColor("#505050"))
         painter.drawText(margin, margin // 2 + line + metrics.ascent(), second)
         painter.drawImage((width - grid.width()) // 2, strip, grid)
     finally:
         painter.end()
-    description = f"{first} · {second}" + (f" · {CAPTION_BADGE}" if untrained else "")
+    description = f"{first} · {second}" + (f" · {BADGE_TEXT}" if untrained else "")
     image.setText("Description", description)
     return image
 
