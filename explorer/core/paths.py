@@ -178,7 +178,13 @@ def staging_folder(folder: Path, name: str) -> Iterator[Path]:
     try:
         yield staging
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        # A writer interrupted by SIGTERM may still be closing a file in it when the first removal
+        # runs (the folder then stays, non-empty): try again briefly until it is gone.
+        for _ in range(10):
+            shutil.rmtree(staging, ignore_errors=True)
+            if not staging.exists():
+                break
+            time.sleep(0.05)
 
 
 def _process_alive(pid: int) -> bool:
