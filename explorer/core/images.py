@@ -34,12 +34,13 @@ from explorer.core.errors import ExplorerError
 #: Pillow's default limit on pixels; above it we raise ``ImageError`` where Pillow would only warn.
 MAX_PIXELS: int = 89_478_485
 #: What decoding one image and converting it to RGB may take (see ``decode_bytes``). The process
-#: itself holds ~0.74 GB once torch (CUDA build) and torchvision are loaded, so this keeps any
-#: file's peak under 1 GB: 48 MP for an upright RGB photo (JPEGs larger than that are decoded at
-#: 1/2, 1/4 or 1/8 scale by the JPEG decoder itself, which the resize to a few hundred px hides).
-MAX_DECODE_BYTES: int = 192 * 2**20
-#: What resizing one image for a network may take (the intermediate and the result).
-MAX_RESIZE_BYTES: int = 96 * 2**20
+#: itself holds ~0.85 GB once torch 2.14 (CUDA build) and torchvision are loaded, so the two limits
+#: together keep any file's peak under 1 GB: 24 MP for an upright RGB PNG (JPEGs larger than that
+#: are decoded at 1/2, 1/4 or 1/8 scale by the JPEG decoder itself, which the resize hides).
+MAX_DECODE_BYTES: int = 96 * 2**20
+#: What resizing one image for a network may take (the intermediate and the result), on top of the
+#: decoded image it is made from.
+MAX_RESIZE_BYTES: int = 64 * 2**20
 
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)

@@ -66,6 +66,12 @@ def test_peak_memory_stays_under_1_gb_for_every_file(tmp_path: Path) -> None:
     side = int((images.MAX_DECODE_BYTES / 4) ** 0.5) - 8
     Image.new("RGB", (side, side), (90, 120, 200)).save(at_limit, compress_level=1)
     paths.append(at_limit)
+    # And the largest resize they allow: a 200 px tall strip whose resize to 256 px just fits MAX_RESIZE_BYTES.
+    at_resize_limit = tmp_path / "at-resize-limit.png"
+    width = images.MAX_RESIZE_BYTES // (4 * (256 + 328)) - 64
+    images.IMAGENET_PREPROCESSING.check_size(width, 200)  # allowed, so the peak below includes the resize
+    Image.new("RGB", (width, 200), (200, 120, 90)).save(at_resize_limit, compress_level=1)
+    paths.append(at_resize_limit)
     script = textwrap.dedent(
         """
         import json, sys
