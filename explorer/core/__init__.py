@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from explorer.core import lazy_dynamo
 from explorer.core.errors import ExplorerError
+
+lazy_dynamo.install()  # importing torchvision leaves torch._dynamo unimported (lazy_dynamo.py)
 
 __all__ = ["ExplorerError", "ModelSummary", "analyze", "parse_input_shape"]
 

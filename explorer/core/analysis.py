@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 
 import torch
 from torch import fx, nn
+from torch.overrides import TorchFunctionMode
 
 from explorer.core.conventions import get_convention
 from explorer.core.errors import ExplorerError
@@ -64,10 +65,44 @@ def _in_mode(model: nn.Module, mode: str) -> Iterator[nn.Module]:
             module.training = training
 
 
+#: The in-place fills that weight initialisers (``torch.nn.init``) use. On a meta tensor they have
+#: nothing to fill, but torch runs them through its Python reference kernels, whose first call
+#: imports ``torch._dynamo`` (1.1 s here): ``_NoInitOnMeta`` returns the tensor untouched instead.
+_INIT_FILLS = frozenset(
+    [
+        getattr(torch.Tensor, name)
+        for name in (
+            "normal_", "uniform_", "fill_", "zero_", "random_", "bernoulli_", "exponential_",
+            "cauchy_", "log_normal_", "geometric_", "erfinv_", "clamp_", "mul_", "add_", "sub_", "div_",
+        )
+    ]
+    + [  # the initialisers themselves, which torch also hands to the mode first
+        getattr(nn.init, name)
+        for name in (
+            "normal_", "uniform_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_", "dirac_",
+            "xavier_normal_", "xavier_uniform_", "kaiming_normal_", "kaiming_uniform_", "orthogonal_", "sparse_",
+        )
+        if hasattr(nn.init, name)
+    ]
+)  # fmt: skip
+
+
+class _NoInitOnMeta(TorchFunctionMode):
+    """While a model is built on the meta device, its initialisers' fills are no-ops (as they are in effect)."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        kwargs = kwargs or {}
+        if func in _INIT_FILLS:
+            tensor = args[0] if args else kwargs.get("tensor")  # nn.init hands its tensor over by keyword
+            if isinstance(tensor, torch.Tensor) and tensor.is_meta:
+                return tensor
+        return func(*args, **kwargs)
+
+
 def build_on_meta(spec: ModelSpec) -> nn.Module:
     """Build a spec without allocating weights; fall back to the CPU for builders that need it."""
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), _NoInitOnMeta():
             return spec.build()
     except ExplorerError:
         raise

@@ -8,6 +8,7 @@ layer panel teaches (``⌊(W − K + 2P)/S⌋ + 1``), because meta-device execut
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -335,10 +336,17 @@ def _subclasses_in_torch(roots: tuple[type, ...]) -> set[type]:
 
 
 def _broadcast(shapes: list[Shape]) -> Shape | None:
-    try:
-        return tuple(torch.broadcast_shapes(*shapes))
-    except RuntimeError:
-        return None
+    """torch.broadcast_shapes for integer shapes; None where they do not broadcast.
+
+    Written out because torch's imports sympy on its first call (0.4 s of a first analysis).
+    """
+    result: list[int] = []
+    for sizes in itertools.zip_longest(*(reversed(shape) for shape in shapes), fillvalue=1):
+        wider = {size for size in sizes if size != 1}
+        if len(wider) > 1:
+            return None
+        result.append(wider.pop() if wider else 1)
+    return tuple(reversed(result))
 
 
 def function_output_shape(op: str, target: Any, args: tuple[Any, ...], kwargs: dict[str, Any], input_shapes: list[Shape]) -> Shape | None:
