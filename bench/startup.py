@@ -36,8 +36,10 @@ sys.path.insert(0, str(ROOT))
 from explorer.gui.startup import TRACE_ENV, TRACE_PREFIX  # noqa: E402  (Qt only, no torch: cheap)
 
 PEER = "import torch, PySide6.QtWidgets, time; print(time.monotonic(), flush=True)"
-#: A second peer, for context: the app's first analysis needs torchvision's models too, and importing
-#: them imports torch._dynamo (torchvision.ops.roi_align does, at module level).
+#: A second peer, for context: the app's first analysis needs torchvision's models too, and a plain
+#: import of them imports torch._dynamo (torchvision.ops.roi_align does, at module level), which
+#: the app avoids (explorer/core/lazy_dynamo.py): so the app can paint its first graph before
+#: this peer has finished importing.
 PEER_WITH_TORCHVISION = "import torch, torchvision.models, PySide6.QtWidgets, time; print(time.monotonic(), flush=True)"
 EVENTS = ("window-shown", "catalogue", "first-graph", "window-closed")
 
