@@ -44,6 +44,22 @@ def test_dropped_photos_are_classified_with_the_embedded_weights(window, qtbot) 
     assert view.bars[(0, 0)].predictions[0][0] == top1(view, 0)
 
 
+def test_a_narrow_window_shrinks_the_pictures_so_a_row_needs_no_sideways_scrolling(window, qtbot) -> None:
+    from explorer.gui.widgets.classifier import CROP_SIDE, MIN_IMAGE_SCALE
+
+    view = window.classifier
+    window.resize(1024, 700)
+    drop(window, [IMAGES / "cat-chelsea.png"])
+    assert window.wait_idle(120_000)
+    qtbot.waitUntil(lambda: view.crop_labels[0].pixmap() is not None and not view.crop_labels[0].pixmap().isNull())
+    QApplication.processEvents()
+    crop = view.crop_labels[0].pixmap().width()
+    assert round(MIN_IMAGE_SCALE * CROP_SIDE) <= crop < CROP_SIDE  # shrunk, not hidden
+    qtbot.waitUntil(lambda: view.scroll.horizontalScrollBar().maximum() == 0)  # the bars are whole
+    window.resize(1600, 1000)
+    qtbot.waitUntil(lambda: view.crop_labels[0].pixmap().width() == CROP_SIDE)  # full size again when there is room
+
+
 def test_a_folder_and_a_bad_file_in_one_drop(window, qtbot, tmp_path: Path) -> None:
     folder = tmp_path / "photos"
     folder.mkdir()
@@ -86,7 +102,7 @@ def test_compare_two_models_on_the_same_images(window, qtbot) -> None:
 
 
 def test_untrained_weights_are_said_in_red_with_the_reason_in_plain_words(window, qtbot) -> None:
-    from explorer.gui.widgets.classifier import FELL_BACK
+    from explorer.gui.widgets.untrained_badge import FELL_BACK
 
     window.show_view("classify")
     view = window.classifier

@@ -705,6 +705,19 @@ def test_fit_shows_every_node_of_every_zoo_model(view, direction):
             assert not any(card.intersects(o) for o in overlays), (model, name)
 
 
+def test_a_short_view_leaves_the_legend_out_and_gives_the_graph_its_room(view, qtbot):
+    view.set_summary(summary("resnet50"))
+    width = 230
+    view.resize(width, 120)  # What if's graph beside its diff at 1024×700: the legend wraps to 3 lines
+    qtbot.waitUntil(lambda: view.height() == 120)
+    assert view.legend.needed_height(view.contentsRect().width()) > 120 // 3
+    assert not view.legend.isVisible() and view.viewportMargins().bottom() == 0
+    view.resize(width, 700)
+    qtbot.waitUntil(lambda: view.legend.isVisible())
+    needed = view.legend.needed_height(view.contentsRect().width())
+    assert view.viewportMargins().bottom() == needed and 0 < needed <= view.height() // 3
+
+
 def test_a_collapsed_residual_block_shows_its_shortcut(view):
     view.set_summary(summary("resnet152"))
     for name in ("layer1", "layer3"):

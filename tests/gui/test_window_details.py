@@ -247,6 +247,10 @@ def test_a_saved_grid_carries_its_caption_with_the_untrained_badge(window, qtbot
     assert window.wait_idle(120_000)
     pane = window.features.panes[0]
     assert not pane.capture.pretrained  # offline: torchvision's weights are not there
+    from explorer.gui.widgets.untrained_badge import FELL_BACK
+
+    assert pane.weights_box.currentText().startswith(FELL_BACK)  # the picker does not claim ImageNet weights
+    assert sum(pane.weights_box.itemText(i).startswith(FELL_BACK) for i in range(pane.weights_box.count())) == 1
     target = tmp_path / "grid.png"
     assert pane.save_png(target)
     image = QImage(str(target))

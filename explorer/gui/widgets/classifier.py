@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QFont, QImage, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
@@ -30,28 +30,63 @@ from PySide6.QtWidgets import (
 
 from explorer.gui import file_dialogs, jobs
 from explorer.gui.messages import in_gui_words
-from explorer.gui.widgets.untrained_badge import BADGE_COLOUR, BADGE_TEXT, show_untrained, untrained_badge
+from explorer.gui.widgets.untrained_badge import BADGE_COLOUR, BADGE_TEXT, mark_fell_back, show_untrained, untrained_badge
 from explorer.gui.workers import TaskRunner
 
 if TYPE_CHECKING:
     from explorer.core.runner import Classification
 
 THUMBNAIL = 150
-FELL_BACK = "untrained in use ← "  # put before a picker entry whose weights could not be loaded (seen when cut)
+#: The crop a network sees is shown at its own size (224 px for most), the thumbnail at THUMBNAIL;
+#: when the page is narrower than a row needs, both shrink (to at most MIN_IMAGE_SCALE of that)
+#: before the row scrolls sideways.
+CROP_SIDE = 224
+MIN_IMAGE_SCALE = 0.35
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp);;All files (*)"
+
+
+class ScaledImage(QLabel):
+    """A picture shown at ``scale`` of its own size (never larger): narrow windows shrink it."""
+
+    def __init__(self, image: QImage | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.image: QImage | None = None
+        self.scale = 1.0
+        self.set_image(image)
+
+    def set_image(self, image: QImage | None) -> None:
+        self.image = image
+        self._show()
+
+    def set_scale(self, scale: float) -> None:
+        if abs(scale - self.scale) > 1e-3:
+            self.scale = scale
+            self._show()
+
+    def _show(self) -> None:
+        if self.image is None or self.image.isNull():
+            self.clear()
+            return
+        width = max(1, round(self.image.width() * self.scale))
+        height = max(1, round(self.image.height() * self.scale))
+        scaled = self.image if self.scale >= 1.0 else self.image.scaled(
+            width, height, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+        )
+        self.setPixmap(QPixmap.fromImage(scaled))
 
 
 class TopKBars(QWidget):
     """Horizontal probability bars, one per prediction, labelled with the class name."""
 
     ROW = 22
+    MIN_WIDTH = 260
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.predictions: list[tuple[str, float]] = []
         self.message = ""
         self.untrained: str | None = None  # why these bars come from random weights (the red line says so)
-        self.setMinimumWidth(260)
+        self.setMinimumWidth(self.MIN_WIDTH)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
     def set_predictions(self, predictions: Sequence[tuple[str, float]], message: str = "", untrained: str | None = None) -> None:
@@ -180,6 +215,9 @@ class ClassifierView(QWidget):
         self.scroll = QScrollArea()
         self.scroll.setWidgetResizable(True)
         self.scroll.setWidget(self.grid_host)
+        self.scaled_images: list[ScaledImage] = []
+        self.captions: list[QLabel] = []
+        self.scroll.viewport().installEventFilter(self)  # a narrower page shrinks the pictures (_fit_images)
 
         layout = QVBoxLayout(self)
         layout.addLayout(self.columns_row)
@@ -390,13 +428,7 @@ class ClassifierView(QWidget):
         """The picker and the badge say which weights the column really ran with."""
         column.untrained = event.untrained
         show_untrained(column.badge, event.untrained)
-        for index in range(column.weights.count()):  # the marks of an earlier run
-            column.weights.setItemText(index, column.weights.itemText(index).split(FELL_BACK)[-1])
-        index = column.weights.currentIndex()
-        if index >= 0 and event.weights_key is not None and column.weights.currentData() != event.weights_key:
-            # Asked for weights that could not be had: the picker says random ones are in use
-            # (and keeps the choice, so the next run, online, gets them).
-            column.weights.setItemText(index, FELL_BACK + column.weights.itemText(index))
+        mark_fell_back(column.weights, event.weights_key)  # asked for weights that could not be had
 
     def _forget_notices(self) -> None:
         """A model no longer compared takes its notice with it."""
@@ -417,6 +449,27 @@ class ClassifierView(QWidget):
 
     # --- the grid --------------------------------------------------------------------------------
 
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Resize and watched is self.scroll.viewport():
+            self._fit_images()
+        return super().eventFilter(watched, event)
+
+    def image_scale(self) -> float:
+        """How much the thumbnails and crops are shrunk so that a row fits the page's width."""
+        margins = self.grid.contentsMargins()
+        spacing = self.grid.horizontalSpacing()
+        models = max(len(self.columns), 1)
+        others = models * TopKBars.MIN_WIDTH + (models + 1) * spacing + margins.left() + margins.right() + 12
+        room = self.scroll.viewport().width() - others
+        return min(1.0, max(MIN_IMAGE_SCALE, room / (THUMBNAIL + CROP_SIDE)))
+
+    def _fit_images(self) -> None:
+        scale = self.image_scale()
+        for picture in self.scaled_images:
+            picture.set_scale(scale)
+        for caption in self.captions:
+            caption.setMaximumWidth(round(THUMBNAIL * scale) + 20)
+
     def _clear_grid(self) -> None:
         while self.grid.count():
             item = self.grid.takeAt(0)
@@ -427,14 +480,17 @@ class ClassifierView(QWidget):
         self._clear_grid()
         self.bars: dict[tuple[int, int], TopKBars] = {}
         self.explain_buttons: dict[tuple[int, int], QPushButton] = {}  # issue 14
-        self.crop_labels: dict[int, QLabel] = {}
+        self.crop_labels: dict[int, ScaledImage] = {}
+        self.scaled_images: list[ScaledImage] = []
+        self.captions: list[QLabel] = []
         self.error_labels: dict[int, QLabel] = {}
         headers = ["image", "what the network sees", *[f"{m}" for m in self.models()]]
         self.header_badges: dict[int, QLabel] = {}
         for column, text in enumerate(headers):
             label = QLabel(f"<b>{text}</b>")
             if column < 2:
-                self.grid.addWidget(label, 0, column)
+                label.setWordWrap(True)  # a shrunk picture's column is not held wide by its header
+                self.grid.addWidget(label, 0, column, Qt.AlignmentFlag.AlignBottom)
                 continue
             header = QWidget()  # the model's name, and its badge while its weights are random
             row = QHBoxLayout(header)
@@ -446,14 +502,15 @@ class ClassifierView(QWidget):
             row.addStretch(1)
             self.grid.addWidget(header, 0, column)
         for row, image in enumerate(images, start=1):
-            thumb = QLabel()
+            thumb = ScaledImage(image.thumbnail)
             thumb.setToolTip(image.path)
-            if image.thumbnail is not None:
-                thumb.setPixmap(QPixmap.fromImage(image.thumbnail))
+            self.scaled_images.append(thumb)
             caption = QLabel(image.name)
             caption.setMaximumWidth(THUMBNAIL + 20)
+            self.captions.append(caption)
             caption.setWordWrap(True)
             cell = QVBoxLayout()
+            cell.setContentsMargins(0, 0, 0, 0)  # (image_scale counts the grid's spacing, not these)
             cell.addWidget(thumb)
             cell.addWidget(caption)
             holder = QWidget()
@@ -466,14 +523,16 @@ class ClassifierView(QWidget):
                 self.error_labels[row - 1] = error
                 self.grid.addWidget(error, row, 1, 1, len(headers) - 1, Qt.AlignmentFlag.AlignTop)
                 continue
-            crop = QLabel()
+            crop = ScaledImage()
             self.crop_labels[row - 1] = crop
+            self.scaled_images.append(crop)
             self.grid.addWidget(crop, row, 1, Qt.AlignmentFlag.AlignTop)
             for column in range(len(self.columns)):
                 bars = TopKBars()
                 bars.set_predictions([], "waiting…")
                 self.bars[(row - 1, column)] = bars
                 self.grid.addWidget(self._with_explain(bars, row - 1, column), row, 2 + column, Qt.AlignmentFlag.AlignTop)
+        self._fit_images()
 
     def _with_explain(self, bars: TopKBars, row: int, column: int) -> QWidget:
         """Issue 14: the bars with an "Explain" button under them (enabled once classified)."""
@@ -501,7 +560,7 @@ class ClassifierView(QWidget):
         for row, crop in enumerate(crops):
             label = self.crop_labels.get(row)
             if label is not None and crop is not None:
-                label.setPixmap(QPixmap.fromImage(crop))
+                label.set_image(crop)
 
     def _show_result(self, row: int, column: int, result: Classification) -> None:
         bars = self.bars.get((row, column))

@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
 
 from explorer.core.samples import DEFAULT_SAMPLE
 from explorer.gui import jobs
-from explorer.gui.widgets.untrained_badge import BADGE_COLOUR, BADGE_TEXT, untrained_badge
+from explorer.gui.widgets.untrained_badge import BADGE_COLOUR, BADGE_TEXT, mark_fell_back, untrained_badge
 from explorer.gui.workers import TaskRunner
 
 if TYPE_CHECKING:
@@ -690,6 +690,7 @@ class FeaturePane(QFrame):
         self.close_channel()
         untrained = not capture.pretrained
         self.badge.setVisible(untrained)
+        mark_fell_back(self.weights_box, capture.weights_key)  # the picker does not claim weights not in use
         self.activation = capture.activations[capture.shown or capture.layer]
         shape = "×".join(str(s) for s in self.activation.shape)
         if capture.branch is not None:
@@ -864,7 +865,8 @@ class FeatureMapsView(QWidget):
         self.add_button = QPushButton("Add pane")
         self.add_button.clicked.connect(lambda: self.add_pane())
         self.image_label = QLabel("")
-        self.image_label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.image_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.image_label.setWordWrap(True)  # wraps, never widens the page past a narrow window (1024×700)
         self.thumbnail = QLabel()
         self.thumbnail.setFixedSize(40, 40)
         self.thumbnail.setScaledContents(True)

@@ -357,12 +357,12 @@ class WhatIfView(QWidget):
         self._fit_info()
         self._fit_split()
 
-    def _fit_split(self) -> None:
+    def _fit_split(self, *, force: bool = False) -> None:
         """The graph gets two fifths of the width (or height, stacked) unless the user made it wider."""
         horizontal = self.split.orientation() == Qt.Orientation.Horizontal
         total = self.split.width() if horizontal else self.split.height()
         graph = self.split.sizes()[0]
-        if total > 0 and graph < 0.25 * total:
+        if total > 0 and (force or graph < 0.3 * total):
             share = max(int(total * 0.36), min(230, total // 2)) if horizontal else int(total * 0.4)
             self.split.setSizes([share, total - share])
 
@@ -412,18 +412,21 @@ class WhatIfView(QWidget):
         """Give the information above the graph what it needs, up to about half the page."""
         hint = self.info_area.widget().sizeHint().height() + 4
         total = max(self.body.height(), 400)
-        top = min(hint, int(total * (0.6 if self.lesson is not None else 0.4)))
+        top = min(hint, int(total * (0.5 if self.lesson is not None else 0.4)))  # (the card scrolls)
         self.body.setSizes([top, max(total - top, 150)])
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         # Narrow windows stack the graph above the diff; wide ones put them side by side.
-        # A graph column (cards are 180 px wide) beats a short strip: stack only when really narrow.
-        orientation = Qt.Orientation.Vertical if self.width() < 560 else Qt.Orientation.Horizontal
-        if orientation != self.split.orientation():  # only then: a relayout may grow a small window
+        # A graph column (cards are 180 px wide) beats a short strip: stack only when really narrow,
+        # and tall enough that the stacked graph is more than its legend (at 1024×700 it was not).
+        stack = self.width() < 560 and self.height() >= 620
+        orientation = Qt.Orientation.Vertical if stack else Qt.Orientation.Horizontal
+        turned = orientation != self.split.orientation()
+        if turned:  # only then: a relayout may grow a small window
             self.split.setOrientation(orientation)
         self._fit_info()
-        self._fit_split()
+        self._fit_split(force=turned)  # (sizes kept from the other orientation mean nothing)
 
     # --- selection ---
 

@@ -961,7 +961,13 @@ class GraphView(QGraphicsView):
     def _place_overlays(self) -> None:
         """The legend in its strip below the viewport, the search bar and the overview over it."""
         full = self.contentsRect()
-        height = self._legend.needed_height(full.width()) if self._legend.content else 0
+        content = self._legend.content
+        height = self._legend.needed_height(full.width()) if content else 0
+        # In a short or narrow view (What if's graph at 1024×700) the legend would take the graph's
+        # place: it is left out while it needs more than a third of the height.
+        fits = 0 < height <= full.height() // 3
+        self._legend.setVisible(bool(content and content.labels) and fits)
+        height = height if fits else 0
         if self.viewportMargins().bottom() != height:
             self.setViewportMargins(0, 0, 0, height)
         area = QRectF(self.viewport().geometry())
