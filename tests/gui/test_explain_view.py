@@ -62,6 +62,10 @@ def test_two_models_side_by_side_and_a_bad_layer(window, qtbot) -> None:
     assert other.explanation is not None and other.explanation.model == "resnet18"
     assert other.explanation.layer == "layer4.1.relu:2"
     assert other.badge.isVisible() and "random network" in other.badge.text()  # no torchvision weights offline
+    from explorer.gui.widgets.untrained_badge import FELL_BACK
+
+    assert other.weights_box.currentText().startswith(FELL_BACK)  # nor does its picker claim them
+    assert not view.panes[0].weights_box.currentText().startswith(FELL_BACK)  # Lite0's embedded weights are in use
     assert view.panes[0].explanation.model == "efficientnet_lite0"
     shown = other.explanation
     other.set_layer("layer9")

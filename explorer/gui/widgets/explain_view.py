@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
 from explorer.core.explain_methods import LAYER_METHODS, METHODS
 from explorer.gui import explain_jobs, file_dialogs, jobs
 from explorer.gui.widgets.feature_maps import IMAGE_FILTER, qimage_to_array
-from explorer.gui.widgets.untrained_badge import BADGE_STYLE
+from explorer.gui.widgets.untrained_badge import BADGE_STYLE, mark_fell_back
 from explorer.gui.workers import TaskRunner
 
 if TYPE_CHECKING:
@@ -406,6 +406,7 @@ class ExplainPane(QFrame):
         self.title.setText(f"<b>{explanation.describe()}</b>")
         self.title.setToolTip(f"{explanation.model} · {explanation.weights} · {Path(explanation.image).name}")
         self._fill_pickers(result)
+        mark_fell_back(self.weights_box, explanation.weights_key)  # the picker does not claim weights not in use
         photo = qimage_to_array(result.picture)
         height, width = photo.shape[:2]
         self.photo_item.setImage(photo, autoLevels=False, levels=(0, 255))
