@@ -355,8 +355,10 @@ class Preprocessing:
 
     def crop_image(self, image: Image.Image) -> Image.Image:
         """What the network sees, before normalisation: RGB (L for 1-channel networks)."""
-        from torchvision.transforms.v2 import InterpolationMode
-        from torchvision.transforms.v2 import functional as F
+        # torchvision's v1 functional: on PIL images the same Pillow calls as v2, without importing
+        # tv_tensors, whose @torch.compiler.disable imports torch._dynamo (1.6 s and 190 MB here).
+        from torchvision.transforms import InterpolationMode
+        from torchvision.transforms import functional as F
 
         self.check_size(*image.size)
         image = to_rgb(image)
@@ -382,10 +384,7 @@ class Preprocessing:
 
     def geometry(self, image_size: tuple[int, int]) -> CropGeometry:
         """Where the crop of a ``(width, height)`` picture lies in it: torchvision's own size arithmetic."""
-        from torchvision.transforms.v2.functional._geometry import (
-            _center_crop_compute_crop_anchor,
-            _compute_resized_output_size,
-        )
+        from torchvision.transforms.functional import _compute_resized_output_size
 
         width, height = image_size
         resized_h, resized_w = _compute_resized_output_size((height, width), [self.resize])
@@ -393,7 +392,9 @@ class Preprocessing:
         # centre_crop pads first when the crop is larger, then takes the anchor on the padded image.
         pad_top = (crop - resized_h) // 2 if crop > resized_h else 0
         pad_left = (crop - resized_w) // 2 if crop > resized_w else 0
-        top, left = _center_crop_compute_crop_anchor(crop, crop, resized_h + 2 * pad_top, resized_w + 2 * pad_left)
+        # torchvision's anchor (transforms.functional.center_crop): round((padded - crop) / 2).
+        top = int(round((resized_h + 2 * pad_top - crop) / 2.0))
+        left = int(round((resized_w + 2 * pad_left - crop) / 2.0))
         return CropGeometry((width, height), (resized_w, resized_h), (crop, crop), (left - pad_left, top - pad_top))
 
     def describe(self) -> str:
