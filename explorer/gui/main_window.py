@@ -238,7 +238,7 @@ class MainWindow(QMainWindow):
         layer_box.setStretchFactor(0, 3)
         layer_box.setStretchFactor(1, 2)
         self.table = LayerTable()
-        self.table.nodeSelected.connect(lambda name: self.select(name, source=self.table))
+        self.table.nodeSelected.connect(self._table_selected)
         self.catalogue_dock = self._dock("Models", "catalogue", self.catalogue, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.panel_dock = self._dock("Layer", "layer_panel", layer_box, Qt.DockWidgetArea.RightDockWidgetArea)
         self.table_dock = self._dock("Layer table", "layer_table", self.table, Qt.DockWidgetArea.BottomDockWidgetArea)
@@ -602,6 +602,12 @@ class MainWindow(QMainWindow):
         self.whatif.selected(name)  # what-if hook: the Edit panel and the What-if view follow
         if self._features_started:
             self.features.follow_selection(self.summary.model, name)
+
+    def _table_selected(self, name: str) -> None:
+        if self.table.summary is not None and self.table.summary is not self.summary:
+            self.whatif.table_selected(name)  # the What-if page's edited model is in the table
+        else:
+            self.select(name, source=self.table)
 
     def _folding_changed(self) -> None:  # issue 13 (window2)
         if self.summary is not None and self.selected and self.selected not in self.summary.graph:

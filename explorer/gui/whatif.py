@@ -408,6 +408,7 @@ class WhatIfFeature(QObject):
     def _tab_changed(self, _index: int) -> None:
         if self.window.current_view() == "whatif":
             self.lower_tabs.setCurrentWidget(self.edit_panel)
+        self._show_table()
         self._show_panel()
 
     # --- hooks the main window calls ---
@@ -415,6 +416,8 @@ class WhatIfFeature(QObject):
     def analysis_done(self, summary: ModelSummary) -> None:
         self.session.set_base(summary.model, tuple(summary.input_shape), summary.mode, summary.convention)
         self._mark_original()
+        if not self.session.busy:  # (else the edits are being re-applied: their result shows the table)
+            self._show_table()
         if self._focus is not None and self._focus[0] == summary.model:
             layer, self._focus = self._focus[1], None
             if layer in summary.graph or summary.block(layer)[0]:
@@ -424,6 +427,24 @@ class WhatIfFeature(QObject):
     def selected(self, name: str) -> None:
         self.view.select(name)
         self._show_panel(name)
+
+    def _show_table(self) -> None:
+        """The Layer table shows what the page beside it shows: on the What-if tab the edited model
+        (its dock title says so), elsewhere the original."""
+        window = self.window
+        edited = self.session.current_summary()
+        on_page = window.current_view() == "whatif" and edited is not None
+        summary = edited if on_page else window.summary
+        window.table_dock.setWindowTitle("Layer table — edited model" if on_page else "Layer table")
+        if summary is None or window.table.summary is summary:
+            return
+        window.table.set_summary(summary)
+        if window.selected:
+            window.table.select(window.selected)
+
+    def table_selected(self, name: str) -> None:
+        """A row picked in the Layer table while it shows the edited model."""
+        self._view_selected(name, source=self.window.table)
 
     def _show_panel(self, name: str | None = None) -> None:
         """The Edit panel edits the model as edited so far; on the What-if tab the layer panel shows
@@ -453,6 +474,7 @@ class WhatIfFeature(QObject):
     def _result(self, result: WhatIf | None) -> None:
         lesson = self.session.lesson if self.session.lesson_is_current() else None
         self.view.set_result(result, lesson)
+        self._show_table()
         self._show_panel()
         self._mark_original()
         if result is not None:
@@ -477,13 +499,18 @@ class WhatIfFeature(QObject):
         self.view.set_status(message.splitlines()[0])
         self.window.statusBar().showMessage(f"Edit not applied: {message.splitlines()[0]}", 10_000)
 
-    def _view_selected(self, name: str) -> None:
-        """A layer picked in the What-if view: the original's views follow, the panels show the edited layer."""
+    def _view_selected(self, name: str, source: object | None = None) -> None:
+        """A layer picked in the What-if view (or the table showing the edited model): the original's
+        views follow, the panels show the edited layer."""
         window = self.window
         if window.summary is not None and (name in window.summary.graph or window.summary.block(name)[0]):
-            window.select(name, source=self.view)  # calls selected(), which shows the edited layer here
+            window.select(name, source=source or self.view)  # calls selected(), which shows the edited layer here
         else:  # a layer the edits added: only the edited model has it
             window.selected = name
+            if source is not self.view:
+                self.view.select(name)
+            if source is not window.table:
+                window.table.select(name)
             self._show_panel(name)
 
     # --- lessons ---

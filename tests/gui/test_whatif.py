@@ -175,3 +175,37 @@ def test_the_what_if_widgets_do_not_import_torch() -> None:
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_the_layer_table_shows_the_edited_model_on_the_what_if_page(window, qtbot) -> None:
+    from explorer.core.edits import LayerSpec, ReplaceLayer
+
+    choose(window, "alexnet")
+    feature, table = window.whatif, window.table
+    window.select("features.0")
+    # conv1 11×11/4 → a 3×3/4 conv, a ReLU and a 3×3 conv: two layers the original does not have.
+    specs = (LayerSpec("conv", out_channels=64, kernel_size=3, stride=4, padding=2), LayerSpec("relu"),
+             LayerSpec("conv", out_channels=64, kernel_size=3, padding=1))  # fmt: skip
+    feature.session.propose(ReplaceLayer("features.0", specs))
+    assert window.wait_idle()
+    edited = feature.session.result.edited
+    added = [layer.name for layer in edited.layers if layer.name not in window.summary.graph]
+    assert len(added) >= 2
+    assert table.summary is window.summary and window.table_dock.windowTitle() == "Layer table"  # Graph page: the original
+
+    window.show_view("whatif")
+    assert table.summary is edited and window.table_dock.windowTitle() == "Layer table — edited model"
+    assert table.model.row_of(added[-1]) is not None and table.model.row_of("features.0") is None
+    window._table_selected(added[-1])  # a row only the edited model has: its panels, the What-if view follow
+    assert window.selected == added[-1] and window.panel.toPlainText().startswith(added[-1])
+    assert feature.view.graph.selected() == added[-1]
+    window._table_selected("features.3")  # a layer both have: the original's views follow too
+    assert window.selected == "features.3" and window.graph_view.selected() == "features.3"
+
+    window.show_view("graph")
+    assert table.summary is window.summary and window.table_dock.windowTitle() == "Layer table"
+    assert table.selected_names() == ["features.3"]
+    feature.session.clear()
+    assert window.wait_idle()
+    window.show_view("whatif")  # no edits: the original everywhere
+    assert table.summary is window.summary and window.table_dock.windowTitle() == "Layer table"
