@@ -357,6 +357,19 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(count_as)
         self.statusBar().addPermanentWidget(self.convention_picker)
         self.statusBar().addPermanentWidget(self.device_label)
+        self._status_others = (self.stop_user_code, count_as, self.convention_picker, self.device_label)
+        self.statusBar().messageChanged.connect(self._status_message_changed)
+
+    def _status_message_changed(self, message: str) -> None:
+        """A passing message that would be cut short beside the totals (a narrow window): the totals
+        step aside until it has gone."""
+        bar = self.statusBar()
+        if not message:
+            self.totals_label.show()
+            return
+        others = sum(w.sizeHint().width() + 12 for w in self._status_others if not w.isHidden())
+        room = bar.width() - others - bar.fontMetrics().horizontalAdvance(message) - 24
+        self.totals_label.setVisible(room >= self.totals_label.sizeHint().width())
 
     # --- settings ------------------------------------------------------------------------------
 

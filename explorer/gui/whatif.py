@@ -478,11 +478,10 @@ class WhatIfFeature(QObject):
         self._show_panel()
         self._mark_original()
         if result is not None:
-            growth = result.diff.ratios["params"]
-            self.window.statusBar().showMessage(
-                f"What if: {len(result.edits)} edit{'s' if len(result.edits) != 1 else ''}; params ×{growth:.3g}"
-                if growth is not None else "What if: edited", 6000
-            )
+            before, after = result.original.totals.params, result.edited.totals.params
+            change = f"{after - before:+,}".replace("-", "−") if after != before else "unchanged"
+            edits = f"{len(result.edits)} edit{'s' if len(result.edits) != 1 else ''}"
+            self.window.statusBar().showMessage(f"What if: {edits}; params {before:,} → {after:,} ({change})", 6000)
 
     def _mark_original(self) -> None:
         """The main graph (the original model) marks what the edits touch."""

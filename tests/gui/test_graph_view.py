@@ -40,6 +40,7 @@ from explorer.gui.widgets.graph_view.layout import (
 )
 from explorer.gui.widgets.graph_view.scene import format_shape
 from explorer.gui.widgets.graph_view.style import MIN_SCREEN_PT
+from explorer.gui.widgets.graph_view.view import MINIMAP_ROOM
 
 ROOT = Path(__file__).resolve().parents[2]
 ZOO = [spec.name for spec in zoo_specs()]
@@ -595,6 +596,12 @@ def test_the_minimap_shows_the_whole_graph_and_moves_the_view(view, qtbot):
     qtbot.mouseMove(minimap, pos=end)
     qtbot.mouseRelease(minimap, Qt.MouseButton.LeftButton, pos=end)
     assert _viewport_in_scene(view).contains(view.node_item("input").scenePos())
+    # In a view too small to spare it (What if's graph column at 1024×700) the overview stays hidden.
+    view.resize(220, 400)
+    assert view.viewport().width() < MINIMAP_ROOM and not minimap.isVisible()
+    assert not _viewport_in_scene(view).contains(view.scene().graph_rect)  # (though not all is in view)
+    view.resize(1200, 800)
+    assert minimap.isVisible()
 
 
 def _labels_readable(view: GraphView) -> list[tuple[str, float]]:

@@ -291,3 +291,20 @@ def test_side_panels_keep_their_minimum_widths_whatever_is_shown(window, qtbot) 
     from PySide6.QtGui import QTextOption
 
     assert window.panel.wordWrapMode() == QTextOption.WrapMode.WordWrap
+
+
+def test_a_status_message_is_never_cut_short_by_the_totals(window) -> None:
+    window.open_model("alexnet")
+    assert window.wait_idle()
+    bar, totals = window.statusBar(), window.totals_label
+    size = window.size()
+    window.resize(1600, 1000)
+    bar.showMessage("alexnet: analysed (fx)")
+    assert not totals.isHidden()  # room for both
+    window.resize(1024, 700)
+    long = "What if: 1 edit; params 61,100,840 → 61,087,016 (−13,824) — and a message as long as a narrow window allows, or longer"
+    bar.showMessage(long)
+    assert totals.isHidden()  # it would have cut the message to its first words
+    bar.clearMessage()
+    assert not totals.isHidden() and "61,100,840" in totals.text()
+    window.resize(size)

@@ -65,6 +65,8 @@ _FOCUS_SCALE = 1.0  # a search hit is shown at least this close: the full card
 _EXPANDED_FLOOR = 0.5  # an expanded block may zoom the view out this far to show it whole
 _FIT_PAD = 20.0
 _EXPORT_MARGIN = 24.0
+#: The overview (minimap) shows only in a viewport at least this many pixels on each side.
+MINIMAP_ROOM = 240
 
 
 class _SearchField(QLineEdit):
@@ -743,7 +745,11 @@ class GraphView(QGraphicsView):
         self._minimap.set_region(region)
         slack = 3 / self.zoom()  # scroll positions are whole pixels: a few pixels short is "all of it"
         whole = self._scene.graph_rect.adjusted(slack, slack, -slack, -slack)
-        self._minimap.setVisible(not region.contains(whole))
+        # In a small view (What if's graph column at 1024×700) the overview would hide the nodes it
+        # summarises: it shows only in a viewport at least MINIMAP_ROOM px on each side.
+        room = self.viewport().size()
+        roomy = min(room.width(), room.height()) >= MINIMAP_ROOM
+        self._minimap.setVisible(roomy and not region.contains(whole))
         if self._minimap.isVisible():
             self._minimap.raise_()
 
