@@ -7,6 +7,7 @@ import io
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from explorer.core.numbers import ratio_text
 from explorer.core.receptive import number_text
 from explorer.core.stats import LayerStats, ModelSummary
 
@@ -204,12 +205,12 @@ def render_whatif(whatif: WhatIf, *, all_layers: bool = False) -> str:
     for quantity in QUANTITIES:
         before, after = getattr(diff.before.totals, quantity), getattr(diff.after.totals, quantity)
         share = diff.ratios[quantity]
-        ratio_text = "—" if share is None else f"{share:.4g}×"
+        share_text = ratio_text(share, 4)
         if quantity == "activation_bytes":
             before_text, after_text = f"{kb_text(before)} KB", f"{kb_text(after)} KB"
         else:
             before_text, after_text = f"{before:,}", f"{after:,}"
-        lines.append(f"{labels[quantity]:<12} {before_text:>18} → {after_text:<18} {ratio_text}")
+        lines.append(f"{labels[quantity]:<12} {before_text:>18} → {after_text:<18} {share_text}")
     shapes = (shape_text(whatif.original.input_shape), shape_text(whatif.edited.input_shape))
     lines.append(f"{'input':<12} {shapes[0]:>18} → {shapes[1]}")
     return "\n".join(lines) + "\n"

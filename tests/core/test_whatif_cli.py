@@ -25,6 +25,16 @@ def test_whatif_prints_the_changed_layers_and_the_totals(capsys: pytest.CaptureF
     assert "edited" in line and f"64×56×56 → 64×{side}×{side}" in line and "23,296 → 9,472" in line
     assert f"{64 * side * side * 3 * 7 * 7:,}" in line
     assert f"61,100,840 → {61_100_840 - 23_296 + 9_472:,}" in out
+    params = next(line for line in out.splitlines() if line.startswith("params "))
+    assert params.endswith(f"{(61_100_840 - 23_296 + 9_472) / 61_100_840:.4f}×")  # 0.9998×, not 1×
+
+
+def test_a_ratio_that_is_not_one_never_reads_as_one() -> None:
+    from explorer.core.numbers import ratio_text
+
+    assert ratio_text(61_087_016 / 61_100_840) == "0.9998×" and ratio_text(1.0) == "1×"
+    assert ratio_text(1 + 3e-6) == "1.000003×" and ratio_text(0.943) == "0.943×"
+    assert ratio_text(None) == "—" and ratio_text(1234.5) == "1,234×"
 
 
 def test_whatif_json_lists_propagation_and_diff(capsys: pytest.CaptureFixture[str]) -> None:

@@ -52,6 +52,7 @@ def test_edit_a_kernel_see_graph_and_diff_update_then_undo(window, qtbot) -> Non
     assert feature.view.graph.marks()["features.3"] == "affected"
     assert window.graph_view.marks()["features.0"] == "changed"  # the original's graph marks it too
     assert feature.view.total_labels["params"][1].text() == f"{61_100_840 - 23_296 + 64 * 3 * 7 * 7 + 64:,}"
+    assert feature.view.total_labels["params"][2].text() == "0.9998×"  # a change never reads as 1×
     change = 64 * 3 * 7 * 7 - 64 * 3 * 11 * 11  # the status bar says by how much, not "params ×1"
     assert window.statusBar().currentMessage() == f"What if: 1 edit; params 61,100,840 → {61_100_840 + change:,} (−{-change:,})"
     window.show_view("whatif")  # the Weights tab does not pass the original's weights off as the edited layer's

@@ -35,6 +35,8 @@ from PySide6.QtWidgets import (
 
 from shiboken6 import isValid
 
+from explorer.core.numbers import ratio_text
+
 if TYPE_CHECKING:
     from explorer.core.edits import LayerDiff, WhatIf
     from explorer.core.lessons import LessonResult
@@ -66,12 +68,6 @@ def _shape(shape: Sequence[int]) -> str:
 
 def _bytes(n: int) -> str:
     return f"{n / 2**20:,.2f} MB"
-
-
-def _ratio(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return f"{value:.3g}×" if value < 100 else f"{value:,.0f}×"
 
 
 def _rf(row: object) -> str:
@@ -375,7 +371,7 @@ class WhatIfView(QWidget):
         for _label, key in _TOTALS:
             before, after = getattr(a.totals, key), getattr(b.totals, key)
             text = _bytes if key == "activation_bytes" else (lambda v: f"{v:,}")
-            values[key] = (text(before), text(after), _ratio(diff.ratios[key]))
+            values[key] = (text(before), text(after), ratio_text(diff.ratios[key]))
         for key, texts in values.items():
             for label, text in zip(self.total_labels[key], texts, strict=True):
                 label.setText(text)
