@@ -91,6 +91,17 @@ MODELS = {
         def build():
             return Nan()
     """,
+    "lazy.py": """
+        from torch import nn
+        INPUT_SHAPE = (3, 64, 64)
+        def build():
+            return nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.LazyLinear(1000))
+    """,
+    "lazy_conv1d.py": """
+        from torch import nn
+        def build():
+            return nn.Sequential(nn.Conv1d(3, 8, 3), nn.Flatten(), nn.LazyLinear(10))
+    """,
 }
 
 
@@ -238,3 +249,37 @@ def test_code_that_returns_in_time_is_not_disturbed() -> None:
 def test_analysis_of_a_user_model_runs_under_the_limit(models: dict[str, str]) -> None:
     with pytest.raises(ExplorerError, match="called sys.exit"):
         analyze(models["exits.py"])
+
+
+def test_lazy_modules_are_initialised_by_a_dry_run(models: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    """nn.LazyLinear & co.: their shapes come from one forward of a zero batch, so every command works."""
+    import json
+
+    from torch.nn.parameter import is_lazy
+
+    from explorer.cli import main
+    from explorer.core.zoo import get_spec
+
+    model = get_spec(models["lazy.py"]).build()
+    assert model[4].in_features == 8 * 4 * 4 and not is_lazy(model[4].weight) and model.training  # mode kept
+    summary = analyze(models["lazy.py"])
+    assert summary.totals.params == (3 * 3 * 3 * 8 + 8) + (128 * 1000 + 1000)
+    assert main(["classify", models["lazy.py"], str(CAT), "--json"]) == 0  # (it raised ValueError from model_bytes)
+    result = json.loads(capsys.readouterr().out)
+    assert len(result[0]["predictions"]) == 5
+    assert main(["features", models["lazy.py"], str(CAT), "--layers", "4"]) == 0
+    assert "1000" in capsys.readouterr().out
+
+
+def test_lazy_modules_whose_dry_run_fails_say_so_in_one_line(models: dict[str, str]) -> None:
+    result = _cli("classify", models["lazy_conv1d.py"], str(CAT))
+    assert result.returncode == 2
+    line = _one_line_error(result)
+    assert "has lazy modules (2: LazyLinear)" in line and "1×3×224×224 zero batch" in line and "conv1d" in line
+
+
+def test_a_model_file_without_its_factory_says_how_to_name_it(capsys: pytest.CaptureFixture[str]) -> None:
+    from explorer.cli import main
+
+    assert main(["summary", "net.py"]) == 2
+    assert "net.py:FACTORY (e.g. net.py:build)" in capsys.readouterr().err

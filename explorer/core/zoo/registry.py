@@ -205,10 +205,47 @@ def get_spec(name: str) -> ModelSpec:
         return user_spec(name)
     if name in torchvision_classification_names():
         return torchvision_spec(name)
+    if name.endswith(".py"):  # a model file without its factory
+        raise ExplorerError(
+            f"Unknown model {name!r}: a model file is named with the function that builds the model, "
+            f"{name}:FACTORY (e.g. {name}:build)."
+        )
     candidates = list(dict.fromkeys([*_REGISTRY, *torchvision_classification_names()]))
     close = difflib.get_close_matches(name, candidates, n=4, cutoff=0.6)
     hint = f"Did you mean: {', '.join(close)}?" if close else "Run `cnn-explorer models` for the list."
     raise ExplorerError(f"Unknown model {name!r}.", hint=hint)
+
+
+def _initialise_lazy_modules(model: nn.Module, input_shape: tuple[int, ...], what: str, path: Path) -> None:
+    """Give lazy modules (``nn.LazyLinear`` …) their shapes with torch's own dry run: one forward of
+    a zero batch of ``input_shape`` (in eval mode; on the meta device when building there).
+    Counting, loading weights and classifying all need the parameters' shapes first."""
+    import torch
+    from torch.nn.parameter import is_lazy
+
+    lazy = [
+        f"{name or 'the model'}: {type(module).__name__}"
+        for name, module in model.named_modules()
+        if any(is_lazy(t) for t in (*module.parameters(recurse=False), *module.buffers(recurse=False)))
+    ]
+    if not lazy:
+        return
+    training = model.training
+    shape = "×".join(map(str, input_shape))
+    try:
+        with running_user_code(f"the dry run of {what} that initialises its lazy modules"), torch.no_grad():
+            model.eval()
+            model(torch.zeros(1, *input_shape))
+    except ExplorerError:
+        raise
+    except Exception as error:  # a user's code may raise anything
+        raise ExplorerError(
+            f"{what} has lazy modules ({', '.join(lazy[:3])}{' …' if len(lazy) > 3 else ''}), and the 1×{shape} "
+            f"zero batch that initialises them failed: {_one_line(error, path)}",
+            hint="Set INPUT_SHAPE in the file to the (C, H, W) the model takes.",
+        ) from error
+    finally:
+        model.train(training)
 
 
 def user_spec(reference: str) -> ModelSpec:
@@ -242,6 +279,7 @@ def user_spec(reference: str) -> ModelSpec:
             raise ExplorerError(
                 f"{factory_name}() returned {type(model).__name__}, not a torch.nn.Module."
             )
+        _initialise_lazy_modules(model, input_shape, f"{factory_name}() in {path.name}", path)
         return model
 
     return ModelSpec(
