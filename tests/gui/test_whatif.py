@@ -212,3 +212,31 @@ def test_the_layer_table_shows_the_edited_model_on_the_what_if_page(window, qtbo
     assert window.wait_idle()
     window.show_view("whatif")  # no edits: the original everywhere
     assert table.summary is window.summary and window.table_dock.windowTitle() == "Layer table"
+
+
+def test_at_1024x700_the_graph_shows_whole_cards_and_the_edits_go_under_the_totals(window, qtbot) -> None:
+    from PySide6.QtWidgets import QApplication, QBoxLayout
+
+    from explorer.core.edits import SetLayer
+    from explorer.gui.widgets.whatif_compare import GRAPH_COLUMN
+
+    choose(window, "alexnet")
+    window.whatif.session.propose(SetLayer("features.0", kernel_size=7))
+    assert window.wait_idle()
+    view, size = window.whatif.view, window.size()
+    window.show_view("whatif")
+    try:
+        for (width, height), direction in (((1024, 700), QBoxLayout.Direction.TopToBottom), ((1600, 1000), QBoxLayout.Direction.LeftToRight)):
+            window.resize(width, height)
+            for _ in range(3):
+                QApplication.processEvents()
+            assert view.split.orientation() == Qt.Orientation.Horizontal
+            assert view.split.sizes()[0] >= GRAPH_COLUMN - 8, (width, view.split.sizes())  # (175 px before)
+            card = view.graph.node_item("features.0")
+            on_screen = view.graph.mapFromScene(card.mapRectToScene(card.rect)).boundingRect()
+            assert on_screen.width() <= view.graph.viewport().width(), width  # a whole card fits beside the diff
+            assert view.summary_row.direction() == direction, width
+            assert not view.info_area.horizontalScrollBar().isVisible(), width  # the edits were squeezed beside 0.9998×
+    finally:
+        window.resize(size)
+        window.show_view("graph")

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QAbstractScrollArea,
     QCheckBox,
     QFrame,
+    QBoxLayout,
     QGridLayout,
     QHBoxLayout,
     QHeaderView,
@@ -40,6 +41,12 @@ from explorer.core.numbers import ratio_text
 if TYPE_CHECKING:
     from explorer.core.edits import LayerDiff, WhatIf
     from explorer.core.lessons import LessonResult
+
+#: The graph column's least width beside the diff (a card, its margins and a scroll bar), where there is room.
+GRAPH_COLUMN = 236
+
+#: The least width of the edits' column beside the totals (narrower, the edits go under them).
+EDITS_COLUMN = 160
 
 #: The diff statuses the graph marks "changed" (a solid ring); "affected" gets a dashed one.
 CHANGED_STATUSES = ("edited", "added", "propagated")
@@ -215,7 +222,7 @@ class WhatIfView(QWidget):
         self.totals_frame.setFrameShape(QFrame.Shape.StyledPanel)
         grid = QGridLayout(self.totals_frame)
         grid.setContentsMargins(10, 6, 10, 6)
-        grid.setHorizontalSpacing(22)
+        grid.setHorizontalSpacing(14)
         grid.setVerticalSpacing(2)
         self.side_titles = (QLabel("original", self), QLabel("edited", self))
         for column, label in enumerate((QLabel("", self), *self.side_titles, QLabel("ratio", self))):
@@ -235,7 +242,7 @@ class WhatIfView(QWidget):
         self.edits_label.setTextFormat(Qt.TextFormat.RichText)
         self.edits_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.edits_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        summary_row = QHBoxLayout()
+        summary_row = self.summary_row = QBoxLayout(QBoxLayout.Direction.LeftToRight)
         summary_row.setContentsMargins(0, 0, 0, 0)
         summary_row.addWidget(self.totals_frame, 0, Qt.AlignmentFlag.AlignTop)
         summary_row.addWidget(self.edits_label, 1)
@@ -358,8 +365,11 @@ class WhatIfView(QWidget):
         horizontal = self.split.orientation() == Qt.Orientation.Horizontal
         total = self.split.width() if horizontal else self.split.height()
         graph = self.split.sizes()[0]
-        if total > 0 and (force or graph < 0.3 * total):
-            share = max(int(total * 0.36), min(230, total // 2)) if horizontal else int(total * 0.4)
+        # Side by side the graph needs GRAPH_COLUMN px for a whole card (180 px), its margins and
+        # scroll bar: a first fit in a smaller page, then grown in proportion, had left it 175 px.
+        least = min(GRAPH_COLUMN, total // 2) if horizontal else 0
+        if total > 0 and (force or graph < 0.3 * total or graph < least):
+            share = max(int(total * 0.36), least) if horizontal else int(total * 0.4)
             self.split.setSizes([share, total - share])
 
     def set_status(self, text: str) -> None:
@@ -421,6 +431,9 @@ class WhatIfView(QWidget):
         turned = orientation != self.split.orientation()
         if turned:  # only then: a relayout may grow a small window
             self.split.setOrientation(orientation)
+        # The edits beside the totals while they get EDITS_COLUMN px, else under them.
+        beside = self.width() >= self.totals_frame.sizeHint().width() + EDITS_COLUMN
+        self.summary_row.setDirection(QBoxLayout.Direction.LeftToRight if beside else QBoxLayout.Direction.TopToBottom)
         self._fit_info()
         self._fit_split(force=turned)  # (sizes kept from the other orientation mean nothing)
 
