@@ -263,8 +263,9 @@ def _rescale_to_uint8(values: np.ndarray) -> np.ndarray:
         del finite
         if bad:
             share = "all" if bad == values.size else f"{bad:,} of its {values.size:,}"
+            verb = "is" if bad == 1 else "are"
             raise ImageError(
-                f"{share} pixel values are NaN or infinite; only finite numbers can be shown as an image."
+                f"{share} pixel values {verb} NaN or infinite; only finite numbers can be shown as an image."
             )
     low, high = float(values.min()), float(values.max())
     if is_float and low >= 0 and high <= 1.0:

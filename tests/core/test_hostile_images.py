@@ -36,8 +36,8 @@ EXPECTED = {
     "float-89mp.tif": "decoding it would take about",
     "gray16-89mp.png": "decoding it would take about",
     "rgb-claims-2gp.png": "decompression bomb",
-    "nan.tif": "1 of its 4,096 pixel values are NaN or infinite",
-    "inf.tif": "1 of its 4,096 pixel values are NaN or infinite",
+    "nan.tif": "1 of its 4,096 pixel values is NaN or infinite",
+    "inf.tif": "1 of its 4,096 pixel values is NaN or infinite",
     "all-nan.tif": "all pixel values are NaN or infinite",
 }
 
