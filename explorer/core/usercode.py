@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import math
 import signal
 import threading
 from collections.abc import Iterator
@@ -32,6 +33,8 @@ DEFAULT_TIME_LIMIT_S = 60.0
 _REARM_S = 1.0
 
 _time_limit_s: float | None = DEFAULT_TIME_LIMIT_S
+#: The largest limit a timer takes (a week is 604,800 s; 1e300 overflowed the platform's time_t).
+MAX_TIME_LIMIT_S = 10_000_000
 
 
 class UserCodeTimeout(ExplorerError):
@@ -53,8 +56,12 @@ class _Stop(BaseException):
 def set_time_limit(seconds: float | None) -> None:
     """The limit for each call into user code; ``None`` or 0: no limit."""
     global _time_limit_s
-    if seconds is not None and seconds < 0:
-        raise ExplorerError(f"The time limit must be positive (or 0 for none), not {seconds:g}.")
+    if seconds is not None and math.isinf(seconds) and seconds > 0:
+        seconds = None  # "inf": no limit, as 0 says
+    if seconds is not None and not (0 <= seconds <= MAX_TIME_LIMIT_S):  # (NaN fails both)
+        raise ExplorerError(
+            f"The time limit must be positive and at most {MAX_TIME_LIMIT_S:,} s (or 0 for none), not {seconds:g}."
+        )
     _time_limit_s = seconds or None
 
 

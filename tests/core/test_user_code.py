@@ -283,3 +283,22 @@ def test_a_model_file_without_its_factory_says_how_to_name_it(capsys: pytest.Cap
 
     assert main(["summary", "net.py"]) == 2
     assert "net.py:FACTORY (e.g. net.py:build)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text", ["nan", "1e300", "-1", "10000001"])
+def test_a_time_limit_no_timer_can_keep_is_one_line(text: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """NaN ran every user model into "did not finish within nan s"; 1e300 overflowed the timer's time_t."""
+    from explorer.cli import main
+
+    assert main(["summary", "lenet5", "--timeout", text]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cnn-explorer: error: The time limit must be positive and at most 10,000,000 s") and err.count("\n") == 1
+    assert "Traceback" not in err
+
+
+def test_an_infinite_time_limit_is_no_limit() -> None:
+    try:
+        usercode.set_time_limit(float("inf"))
+        assert usercode.time_limit() is None
+    finally:
+        usercode.set_time_limit(usercode.DEFAULT_TIME_LIMIT_S)

@@ -216,7 +216,7 @@ def get_spec(name: str) -> ModelSpec:
     raise ExplorerError(f"Unknown model {name!r}.", hint=hint)
 
 
-def _initialise_lazy_modules(model: nn.Module, input_shape: tuple[int, ...], what: str, path: Path) -> None:
+def _initialise_lazy_modules(model: nn.Module, input_shape: tuple[int, ...], what: str, path: Path, *, declared: bool) -> None:
     """Give lazy modules (``nn.LazyLinear`` …) their shapes with torch's own dry run: one forward of
     a zero batch of ``input_shape`` (in eval mode; on the meta device when building there).
     Counting, loading weights and classifying all need the parameters' shapes first."""
@@ -242,7 +242,7 @@ def _initialise_lazy_modules(model: nn.Module, input_shape: tuple[int, ...], wha
         raise ExplorerError(
             f"{what} has lazy modules ({', '.join(lazy[:3])}{' …' if len(lazy) > 3 else ''}), and the 1×{shape} "
             f"zero batch that initialises them failed: {_one_line(error, path)}",
-            hint="Set INPUT_SHAPE in the file to the (C, H, W) the model takes.",
+            hint=None if declared else "Set INPUT_SHAPE in the file to the (C, H, W) the model takes.",
         ) from error
     finally:
         model.train(training)
@@ -279,7 +279,7 @@ def user_spec(reference: str) -> ModelSpec:
             raise ExplorerError(
                 f"{factory_name}() returned {type(model).__name__}, not a torch.nn.Module."
             )
-        _initialise_lazy_modules(model, input_shape, f"{factory_name}() in {path.name}", path)
+        _initialise_lazy_modules(model, input_shape, f"{factory_name}() in {path.name}", path, declared=declared is not None)
         return model
 
     return ModelSpec(
