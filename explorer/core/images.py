@@ -275,9 +275,12 @@ def _rescale_to_uint8(values: np.ndarray) -> np.ndarray:
     else:
         scale_low, scale_high = low, high if high > low else low + 1.0
     # float32, in place: a second full-size float64 copy would double the peak for nothing.
+    # Scaled before shifted: x·f − low·f stays finite where x − low would overflow float32
+    # (an image holding −3e38 and 3e38 printed numpy's overflow warning and came out flat grey).
+    factor = 255.0 / (scale_high - scale_low)
     work = values.astype(np.float32)
-    work -= np.float32(scale_low)
-    work *= np.float32(255.0 / (scale_high - scale_low))
+    work *= np.float32(factor)
+    work -= np.float32(scale_low * factor)
     np.rint(work, out=work)
     np.clip(work, 0, 255, out=work)
     return work.astype(np.uint8)

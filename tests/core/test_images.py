@@ -47,6 +47,18 @@ def test_sixteen_bit_png_is_rescaled_not_clipped(tmp_path: Path) -> None:
     assert 120 <= row[128] <= 135  # mid-grey stays mid-grey
 
 
+def test_a_float_image_at_float32s_limits_is_rescaled_without_a_warning(tmp_path: Path) -> None:
+    """−3e38 … 3e38: x − low overflowed float32 (numpy's warning on stderr, a flat grey picture)."""
+    values = np.tile(np.linspace(-3e38, 3e38, 64, dtype=np.float32), (64, 1))
+    path = tmp_path / "extreme.tif"
+    Image.fromarray(values, mode="F").save(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        image = load_image(path)
+    row = np.asarray(image)[0, :, 0]
+    assert row[0] == 0 and row[-1] == 255 and np.all(np.diff(row.astype(int)) >= 0)
+
+
 def test_palette_png_with_transparency_is_composited_on_white(tmp_path: Path) -> None:
     palette_image = Image.new("P", (4, 4), 0)
     palette_image.putpalette([0, 0, 255] + [255, 0, 0] + [0] * (256 * 3 - 6))  # 0: blue (transparent), 1: red
