@@ -501,9 +501,9 @@ class WhatIfFeature(QObject):
     def _view_selected(self, name: str, source: object | None = None) -> None:
         """A layer picked in the What-if view (or the table showing the edited model): the original's
         views follow, the panels show the edited layer."""
-        window = self.window
+        window, source = self.window, source or self.view
         if window.summary is not None and (name in window.summary.graph or window.summary.block(name)[0]):
-            window.select(name, source=source or self.view)  # calls selected(), which shows the edited layer here
+            window.select(name, source=source)  # calls selected(), which shows the edited layer here
         else:  # a layer the edits added: only the edited model has it
             window.selected = name
             if source is not self.view:

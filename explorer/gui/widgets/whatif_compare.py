@@ -17,9 +17,9 @@ from PySide6.QtGui import QAction, QColor, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QAbstractScrollArea,
+    QBoxLayout,
     QCheckBox,
     QFrame,
-    QBoxLayout,
     QGridLayout,
     QHBoxLayout,
     QHeaderView,
